@@ -1,0 +1,82 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+    .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
+]
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let grpc: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+]
+
+let targets: [Target] = [
+    // Code generated from Protos/ by scripts/generate-protos.sh; never edited by hand.
+    .target(name: "REAPI", dependencies: grpc, swiftSettings: [.swiftLanguageMode(.v6)]),
+    .target(
+        name: "LocalCAS",
+        dependencies: [
+            "REAPI",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .target(
+        name: "RemoteCAS",
+        dependencies: [
+            "LocalCAS", "REAPI",
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            .product(name: "Logging", package: "swift-log"),
+        ] + grpc,
+        swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+        name: "lazycas",
+        dependencies: [
+            "LocalCAS", "RemoteCAS", "REAPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    // Helpers shared by the test suites: real servers (buildbox-casd), temp dirs, trees.
+    .target(
+        name: "TestSupport",
+        dependencies: ["LocalCAS", "RemoteCAS", "REAPI"] + grpc,
+        path: "Tests/TestSupport",
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "LocalCASTests",
+        dependencies: ["LocalCAS", "TestSupport", "RemoteCAS", "REAPI"],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "RemoteCASTests",
+        dependencies: ["LocalCAS", "RemoteCAS", "TestSupport", "REAPI"] + grpc,
+        swiftSettings: swiftSettings
+    ),
+]
+
+let package = Package(
+    name: "lazycas",
+    platforms: [.macOS(.v15)],
+    products: [.executable(name: "lazycas", targets: ["lazycas"])],
+    dependencies: dependencies,
+    targets: targets
+)

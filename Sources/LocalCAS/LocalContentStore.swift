@@ -1,0 +1,168 @@
+import Foundation
+import Glibc
+
+/// The on-disk content-addressable store: `ROOT/objects/ab/cdef…` holds the blob whose
+/// SHA-256 is `abcdef…`.
+///
+/// A blob becomes visible under its digest only after its hash and size have been verified: it
+/// is written to `ROOT/tmp/`, checked, then `rename(2)`d into place. `rename` is atomic, so
+/// several processes may write the same blob at once and readers never see a partial file.
+/// A crash mid-write leaves at most a stray temp file, which ``init(root:)`` sweeps away.
+///
+/// Thread safety: all methods may be called from any thread; the type holds no mutable state.
+public final class LocalContentStore: Sendable {
+    /// The cache directory this store lives in.
+    public let root: String
+    let objectsDir: String
+    let tmpDir: String
+
+    /// Opens (creating if needed) the store under `root`.
+    public init(root: String) throws(CASError) {
+        self.root = root
+        objectsDir = root + "/objects"
+        tmpDir = root + "/tmp"
+        for dir in [root, objectsDir, tmpDir] {
+            try Self.makeDirectory(dir)
+        }
+        sweepStaleTemporaries()
+    }
+
+    static func makeDirectory(_ path: String) throws(CASError) {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw CASError(.io, "cannot create directory \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Removes temp files older than an hour: what crashed writers left behind. Younger ones may
+    /// belong to a writer in another process that is still running.
+    private func sweepStaleTemporaries() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmpDir) else { return }
+        let cutoff = time(nil) - 3600
+        for name in names {
+            var st = stat()
+            let path = tmpDir + "/" + name
+            if lstat(path, &st) == 0 && st.st_mtim.tv_sec < cutoff { unlink(path) }
+        }
+    }
+
+    /// The path where the blob with `digest` lives (whether or not it is present).
+    public func path(of digest: Digest) -> String {
+        let h = digest.hash
+        let split = h.index(h.startIndex, offsetBy: 2)
+        return "\(objectsDir)/\(h[..<split])/\(h[split...])"
+    }
+
+    /// Whether the blob is present. The empty blob is always present.
+    public func contains(_ digest: Digest) -> Bool {
+        if digest.sizeBytes == 0 { return true }
+        var st = stat()
+        return stat(path(of: digest), &st) == 0 && Int64(st.st_size) == digest.sizeBytes
+    }
+
+    /// Of `digests`, the ones not present locally, in their original order, without repeats.
+    public func missing(_ digests: some Sequence<Digest>) -> [Digest] {
+        var seen = Set<Digest>()
+        return digests.filter { seen.insert($0).inserted && !contains($0) }
+    }
+
+    /// The whole blob.
+    /// - Throws: `.notFound` if it is not local.
+    public func read(_ digest: Digest) throws(CASError) -> Data {
+        if digest.sizeBytes == 0 { return Data() }
+        guard let data = FileManager.default.contents(atPath: path(of: digest)) else {
+            throw CASError(.notFound, "blob \(digest) is not in the local CAS")
+        }
+        return data
+    }
+
+    /// Opens the blob for reading and returns the file descriptor; the caller closes it.
+    /// - Throws: `.notFound` if it is not local.
+    public func openForReading(_ digest: Digest) throws(CASError) -> Int32 {
+        if digest.sizeBytes == 0 {
+            try? put(Data(), expecting: .empty)
+        }
+        let fd = open(path(of: digest), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CASError(.notFound, "blob \(digest) is not in the local CAS")
+        }
+        return fd
+    }
+
+    /// Calls `body` with successive chunks of the blob (at most `chunkSize` bytes each).
+    public func forEachChunk(of digest: Digest, chunkSize: Int = 1 << 20,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let fd = try openForReading(digest)
+        defer { close(fd) }
+        try FileDescriptorIO.forEachChunk(fd: fd, chunkSize: chunkSize, path: path(of: digest), body)
+    }
+
+    /// Stores `data` and returns its digest.
+    @discardableResult
+    public func put(_ data: Data) throws(CASError) -> Digest {
+        let digest = Digest(data: data)
+        try put(data, expecting: digest)
+        return digest
+    }
+
+    /// Stores `data`, which must hash to `expected`.
+    /// - Throws: `.corrupt` (and stores nothing) if it does not.
+    public func put(_ data: Data, expecting expected: Digest) throws(CASError) {
+        if contains(expected) && expected.sizeBytes > 0 {
+            // Still verify: a caller handing us wrong bytes must hear about it.
+            guard Digest(data: data) == expected else {
+                throw CASError(.corrupt, "blob does not match its digest \(expected): got \(Digest(data: data))")
+            }
+            return
+        }
+        let writer = try BlobWriter(store: self, expecting: expected)
+        try writer.write(data)
+        try writer.commit()
+    }
+
+    /// Starts a streamed write of a blob that must hash to `expected`.
+    public func makeWriter(expecting expected: Digest?) throws(CASError) -> BlobWriter {
+        try BlobWriter(store: self, expecting: expected)
+    }
+
+    /// Copies the file at `path` into the store and returns its digest, hashing as it copies.
+    @discardableResult
+    public func importFile(at path: String, expecting expected: Digest? = nil) throws(CASError) -> Digest {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CASError(.io, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let writer = try BlobWriter(store: self, expecting: expected)
+        do {
+            try FileDescriptorIO.forEachChunk(fd: fd, chunkSize: 1 << 20, path: path) { chunk in
+                try writer.write(chunk)
+            }
+        } catch {
+            writer.abort()
+            throw CASError.wrapping(error, "importing \(path)")
+        }
+        return try writer.commit()
+    }
+
+    /// Removes a blob (used by eviction and by tests).
+    public func remove(_ digest: Digest) {
+        unlink(path(of: digest))
+    }
+
+    /// Every blob in the store with its size on disk. Walks `objects/`; meant for stats and GC.
+    public func allDigests() -> [Digest] {
+        var result = [Digest]()
+        let fm = FileManager.default
+        guard let prefixes = try? fm.contentsOfDirectory(atPath: objectsDir) else { return [] }
+        for prefix in prefixes {
+            guard let rests = try? fm.contentsOfDirectory(atPath: objectsDir + "/" + prefix) else { continue }
+            for rest in rests {
+                var st = stat()
+                guard lstat("\(objectsDir)/\(prefix)/\(rest)", &st) == 0,
+                      let d = try? Digest(hash: prefix + rest, sizeBytes: Int64(st.st_size)) else { continue }
+                result.append(d)
+            }
+        }
+        return result
+    }
+}

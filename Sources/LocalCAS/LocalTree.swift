@@ -1,0 +1,75 @@
+import Foundation
+
+/// Read access to trees whose Directory nodes are in a ``LocalContentStore``: lookups by path,
+/// walks, and which Directory nodes are still missing. Never touches the network.
+public struct LocalTree: Sendable {
+    public let store: LocalContentStore
+
+    public init(store: LocalContentStore) {
+        self.store = store
+    }
+
+    /// The validated Directory node `digest`.
+    /// - Throws: `.notFound` if it is not local, `.corrupt` if it does not parse or validate.
+    public func directory(_ digest: Digest) throws(CASError) -> ValidatedDirectory {
+        let data = try store.read(digest)
+        return try ValidatedDirectory(serialized: data, digest: digest)
+    }
+
+    /// An entry found by ``resolve(_:path:)``.
+    public enum Entry: Sendable {
+        case directory(Digest)
+        case file(ValidatedDirectory.File)
+        case symlink(ValidatedDirectory.Symlink)
+    }
+
+    /// Follows `path` (components separated by `/`, no symlinks followed) from `root`.
+    /// - Throws: `.notFound` naming the first component that does not exist.
+    public func resolve(_ root: Digest, path: String) throws(CASError) -> Entry {
+        var current = Entry.directory(root)
+        var walked = ""
+        for component in path.split(separator: "/") where component != "." {
+            guard case .directory(let digest) = current else {
+                throw CASError(.notFound, "'\(walked)' is not a directory")
+            }
+            let dir = try directory(digest)
+            let name = String(component)
+            walked += walked.isEmpty ? name : "/" + name
+            if let d = dir.directories.first(where: { $0.name.name == name }) {
+                current = .directory(d.digest)
+            } else if let f = dir.files.first(where: { $0.name.name == name }) {
+                current = .file(f)
+            } else if let s = dir.symlinks.first(where: { $0.name.name == name }) {
+                current = .symlink(s)
+            } else {
+                throw CASError(.notFound, "no '\(walked)' in tree \(root)")
+            }
+        }
+        return current
+    }
+
+    /// Directory digests reachable from `root` that are not local (a tree is complete when
+    /// this is empty). Stops descending at missing nodes.
+    public func missingDirectories(under root: Digest) throws(CASError) -> [Digest] {
+        var missing: [Digest] = []
+        var stack = [root]
+        var seen = Set<Digest>()
+        while let digest = stack.popLast() {
+            guard seen.insert(digest).inserted else { continue }
+            guard store.contains(digest) else { missing.append(digest); continue }
+            stack.append(contentsOf: try directory(digest).childDigests)
+        }
+        return missing
+    }
+
+    /// Calls `visit` for every file in the tree with its path relative to the root. Every
+    /// Directory node must be local.
+    public func forEachFile(under root: Digest, _ visit: (String, ValidatedDirectory.File) throws -> Void) throws {
+        var stack: [(String, Digest)] = [("", root)]
+        while let (prefix, digest) = stack.popLast() {
+            let dir = try directory(digest)
+            for f in dir.files { try visit(prefix + f.name.name, f) }
+            for d in dir.directories { stack.append((prefix + d.name.name + "/", d.digest)) }
+        }
+    }
+}

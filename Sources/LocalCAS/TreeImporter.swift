@@ -1,0 +1,116 @@
+import Foundation
+import Glibc
+import REAPI
+
+/// A local directory turned into REAPI Directory nodes.
+public struct ImportedTree: Sendable {
+    /// The digest of the root Directory.
+    public var root: Digest
+    /// Every Directory node of the tree, serialized, by digest.
+    public var directories: [Digest: Data]
+    /// For every file blob, one local path that holds its content.
+    public var files: [Digest: String]
+    /// Number of regular files (counting duplicates).
+    public var fileCount: Int
+    /// Total bytes of regular files (counting duplicates).
+    public var fileBytes: Int64
+}
+
+/// Builds Directory nodes from a local directory: regular files (with their executable bit),
+/// symlinks (targets kept verbatim) and directories, empty ones included; names sorted by
+/// their UTF-8 bytes as REAPI requires. Other file types (sockets, devices, FIFOs) are an error.
+///
+/// The Directory nodes always go into `store`; file content is hashed, and copied into the
+/// store as well only when `storeFiles` is true (a `cas put` to a remote uploads files straight
+/// from the source instead).
+public struct TreeImporter: Sendable {
+    public let store: LocalContentStore
+    public let storeFiles: Bool
+
+    public init(store: LocalContentStore, storeFiles: Bool) {
+        self.store = store
+        self.storeFiles = storeFiles
+    }
+
+    /// Imports the directory at `path`.
+    public func importDirectory(at path: String) throws(CASError) -> ImportedTree {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw CASError(.invalidArgument, "\(path) is not a directory")
+        }
+        var tree = ImportedTree(root: .empty, directories: [:], files: [:], fileCount: 0, fileBytes: 0)
+        tree.root = try importDirectory(path, into: &tree)
+        return tree
+    }
+
+    private func importDirectory(_ path: String, into tree: inout ImportedTree) throws(CASError) -> Digest {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path)
+        } catch {
+            throw CASError(.io, "cannot list \(path)", cause: error)
+        }
+        var message = Build_Bazel_Remote_Execution_V2_Directory()
+        for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            let child = path + "/" + name
+            var st = stat()
+            guard lstat(child, &st) == 0 else {
+                throw CASError(.io, "cannot stat \(child): \(String(cString: strerror(errno)))")
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                var node = Build_Bazel_Remote_Execution_V2_FileNode()
+                node.name = name
+                let digest = try fileDigest(child)
+                node.digest = digest.proto
+                node.isExecutable = (st.st_mode & S_IXUSR) != 0
+                message.files.append(node)
+                tree.files[digest] = tree.files[digest] ?? child
+                tree.fileCount += 1
+                tree.fileBytes += digest.sizeBytes
+            case S_IFDIR:
+                var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
+                node.name = name
+                node.digest = try importDirectory(child, into: &tree).proto
+                message.directories.append(node)
+            case S_IFLNK:
+                var node = Build_Bazel_Remote_Execution_V2_SymlinkNode()
+                node.name = name
+                node.target = try Self.readLink(child)
+                message.symlinks.append(node)
+            default:
+                throw CASError(.invalidArgument, "\(child) is not a regular file, directory or symlink")
+            }
+        }
+        let data: Data
+        do {
+            data = try message.serializedBytes()
+        } catch {
+            throw CASError(.io, "cannot serialize Directory for \(path)", cause: error)
+        }
+        let digest = try store.put(data)
+        tree.directories[digest] = data
+        return digest
+    }
+
+    private func fileDigest(_ path: String) throws(CASError) -> Digest {
+        if storeFiles { return try store.importFile(at: path) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CASError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var builder = DigestBuilder()
+        do {
+            try FileDescriptorIO.forEachChunk(fd: fd, chunkSize: 1 << 20, path: path) { builder.update($0) }
+        } catch {
+            throw CASError.wrapping(error, "hashing \(path)")
+        }
+        return builder.finalize()
+    }
+
+    static func readLink(_ path: String) throws(CASError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n >= 0 else { throw CASError(.io, "cannot read link \(path): \(String(cString: strerror(errno)))") }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

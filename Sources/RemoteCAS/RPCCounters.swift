@@ -1,0 +1,39 @@
+import Synchronization
+
+/// Counts the RPCs a client made (per method, counting every attempt) and the payload bytes it
+/// sent and received. Shared by all users of one connection; safe from any thread.
+public final class RPCCounters: Sendable {
+    /// A point-in-time copy of the counters.
+    public struct Snapshot: Sendable, Equatable {
+        /// Calls per method name (`FindMissingBlobs`, `Read`, …), every attempt counted.
+        public var calls: [String: Int] = [:]
+        /// Blob bytes uploaded.
+        public var bytesSent: Int64 = 0
+        /// Blob bytes downloaded.
+        public var bytesReceived: Int64 = 0
+        /// Blobs uploaded and downloaded.
+        public var blobsSent: Int = 0
+        public var blobsReceived: Int = 0
+
+        public var totalCalls: Int { calls.values.reduce(0, +) }
+        public subscript(method: String) -> Int { calls[method] ?? 0 }
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    func recordCall(_ method: String) {
+        state.withLock { $0.calls[method, default: 0] += 1 }
+    }
+
+    func recordSent(blobs: Int, bytes: Int64) {
+        state.withLock { $0.blobsSent += blobs; $0.bytesSent += bytes }
+    }
+
+    func recordReceived(blobs: Int, bytes: Int64) {
+        state.withLock { $0.blobsReceived += blobs; $0.bytesReceived += bytes }
+    }
+}

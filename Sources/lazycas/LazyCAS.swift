@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import LocalCAS
+import Logging
+
+/// The `lazycas` command line.
+@main
+struct LazyCAS: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lazycas",
+        abstract: "Look at remote build outputs without downloading them.",
+        discussion: """
+            lazycas keeps a partial local copy of a REAPI v2 content-addressable store: every \
+            Directory node local, file blobs fetched only when something reads them.
+
+            Exit codes: 0 success, 1 bad input (digest, ref, flag, path), 2 remote failure.
+            """,
+        subcommands: [Cas.self, Ref.self]
+    )
+
+    /// Parses, runs, and maps errors to the exit codes the help text promises.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let verbose = arguments.contains("--verbose") || arguments.contains("-v")
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = verbose ? .debug : .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CASError {
+            FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
+            Foundation.exit(error.exitCode)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            // Usage errors and anything unexpected: exit 1, as documented.
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(1)
+        }
+    }
+}
+
+extension CASError {
+    /// 1 for bad input, 2 for a remote (or remote data) failure.
+    var exitCode: Int32 {
+        switch code {
+        case .invalidArgument, .notFound, .io: 1
+        case .remote, .corrupt: 2
+        }
+    }
+}

