@@ -57,7 +57,10 @@ let targets: [Target] = [
     // Helpers shared by the test suites: real servers (buildbox-casd), temp dirs, trees.
     .target(
         name: "TestSupport",
-        dependencies: ["LocalCAS", "RemoteCAS", "REAPI"] + grpc,
+        dependencies: [
+            "LocalCAS", "RemoteCAS", "REAPI",
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        ] + grpc,
         path: "Tests/TestSupport",
         swiftSettings: swiftSettings
     ),
@@ -69,6 +72,12 @@ let targets: [Target] = [
     .testTarget(
         name: "RemoteCASTests",
         dependencies: ["LocalCAS", "RemoteCAS", "TestSupport", "REAPI"] + grpc,
+        swiftSettings: swiftSettings
+    ),
+    // End-to-end tests of the `lazycas` binary: exit codes, messages, the README's commands.
+    .testTarget(
+        name: "CLITests",
+        dependencies: ["lazycas", "LocalCAS", "TestSupport"],
         swiftSettings: swiftSettings
     ),
 ]

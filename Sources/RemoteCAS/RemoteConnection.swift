@@ -12,7 +12,8 @@ import Foundation
 public final class RemoteConnection: Sendable {
     public let configuration: RemoteConfiguration
     public let counters: RPCCounters
-    let client: GRPCClient<HTTP2ClientTransport.Posix>
+    /// The underlying gRPC client, for building stubs of other REAPI services on this connection.
+    public let client: GRPCClient<HTTP2ClientTransport.Posix>
     private let runner: Task<Void, Never>
 
     /// Connects lazily: the first call opens the connection.

@@ -1,0 +1,84 @@
+import Foundation
+import Glibc
+import LocalCAS
+import TestSupport
+import Testing
+
+@Suite struct LocalContentStoreTests {
+    let dir = TemporaryDirectory()
+
+    @Test func storesAndReadsBlobsByDigest() throws {
+        let store = try LocalContentStore(root: dir.path)
+        let data = Data("some content".utf8)
+        let digest = try store.put(data)
+        #expect(store.contains(digest))
+        #expect(try store.read(digest) == data)
+        #expect(store.path(of: digest).hasSuffix("/objects/\(digest.hash.prefix(2))/\(digest.hash.dropFirst(2))"))
+        let fd = try store.openForReading(digest)
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        #expect(read(fd, &buffer, 64) == data.count)
+    }
+
+    @Test func rejectsContentThatDoesNotMatchItsDigest() throws {
+        let store = try LocalContentStore(root: dir.path)
+        let claimed = Digest(data: Data("right".utf8))
+        #expect(throws: CASError.self) { try store.put(Data("wrong".utf8), expecting: claimed) }
+        #expect(!store.contains(claimed))
+        #expect(throws: CASError.self) { try store.put(Data("right, but longer".utf8), expecting: claimed) }
+        #expect(!store.contains(claimed))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
+    }
+
+    @Test func aWriteThatNeverCommitsLeavesNoVisibleBlob() throws {
+        let store = try LocalContentStore(root: dir.path)
+        var fixture = TreeFixture(root: dir.sub("src"))
+        let data = fixture.file("x", size: 100_000)
+        let digest = Digest(data: data)
+        do {
+            let writer = try store.makeWriter(expecting: digest)
+            try writer.write(data.prefix(50_000))
+            // The writer is dropped here, as if the process had died mid-write.
+        }
+        #expect(!store.contains(digest))
+        #expect(throws: CASError.self) { try store.read(digest) }
+        // A temp file left by a writer that crashed (no deinit ran) is invisible too, and an old
+        // one is swept when the store is next opened.
+        let stray = dir.path + "/tmp/blob.crashed"
+        FileManager.default.createFile(atPath: stray, contents: data.prefix(10))
+        #expect(!store.contains(digest))
+        var times = [timespec(tv_sec: 1000, tv_nsec: 0), timespec(tv_sec: 1000, tv_nsec: 0)]
+        utimensat(AT_FDCWD, stray, &times, 0)
+        _ = try LocalContentStore(root: dir.path)
+        #expect(!FileManager.default.fileExists(atPath: stray))
+    }
+
+    @Test func concurrentWritersOfOneBlobLeaveOneCompleteCopy() async throws {
+        let store = try LocalContentStore(root: dir.path)
+        var fixture = TreeFixture(root: dir.sub("src"))
+        let data = fixture.file("x", size: 300_000)
+        let digest = Digest(data: data)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<16 { group.addTask { try store.put(data, expecting: digest) } }
+            try await group.waitForAll()
+        }
+        #expect(try store.read(digest) == data)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
+    }
+
+    @Test func importsAFileWhileHashingIt() throws {
+        let store = try LocalContentStore(root: dir.path)
+        var fixture = TreeFixture(root: dir.sub("src"))
+        let data = fixture.file("big", size: 3_000_000)
+        let digest = try store.importFile(at: fixture.root + "/big")
+        #expect(digest == Digest(data: data))
+        #expect(try store.read(digest) == data)
+        #expect(throws: CASError.self) { try store.importFile(at: fixture.root + "/big", expecting: .empty) }
+    }
+
+    @Test func theEmptyBlobIsAlwaysPresent() throws {
+        let store = try LocalContentStore(root: dir.path)
+        #expect(store.contains(.empty))
+        #expect(try store.read(.empty).isEmpty)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Glibc
+
+/// Where the tests find the real third-party tools, and whether a missing one may be skipped.
+///
+/// `scripts/setup.sh` puts buildbox-casd and friends under `.tools/buildbox/`; `LAZYCAS_TOOLS`
+/// overrides the folder. With `CI=true` a missing tool is a failure, never a skip.
+public enum TestEnvironment {
+    public static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    /// The package root, found from this file's location.
+    public static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    public static var toolsDir: String {
+        ProcessInfo.processInfo.environment["LAZYCAS_TOOLS"] ?? packageRoot + "/.tools"
+    }
+
+    public static var casdPath: String { toolsDir + "/buildbox/buildbox-casd" }
+
+    /// True when buildbox-casd can run, or when we are in CI (so the test runs and fails loudly).
+    public static var casdTestsEnabled: Bool {
+        isCI || access(casdPath, X_OK) == 0
+    }
+
+    /// The `lazycas` executable built next to the test bundle.
+    public static var lazycasBinary: String {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0])
+        var dir = testBinary.deletingLastPathComponent()
+        // Swift Testing may run from inside the .xctest bundle on Linux.
+        while !FileManager.default.fileExists(atPath: dir.path + "/lazycas") && dir.path != "/" {
+            dir.deleteLastPathComponent()
+        }
+        return dir.path + "/lazycas"
+    }
+}
+
+/// A fresh directory under /tmp, removed (with everything in it) when this value is released.
+public final class TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ label: String = "lazycas-test") {
+        var template = Array("/tmp/\(label).XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        path = String(cString: template)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    public func sub(_ name: String) -> String {
+        let p = path + "/" + name
+        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+            _ = bind(fd, sa, len)
+            _ = getsockname(fd, sa, &len)
+        }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+public func waitForListener(port: Int, timeout: Duration = .seconds(20)) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        close(fd)
+        if ok { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestSupportError("nothing listens on 127.0.0.1:\(port) after \(timeout)")
+}
+
+/// An error from the test harness itself.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
