@@ -45,17 +45,46 @@ public final class CASClient: Sendable {
         return CASError(.remote, "\(place) failed", cause: error)
     }
 
+    /// Runs one call under the configured deadline, retrying it with exponential backoff on
+    /// UNAVAILABLE, RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED, and turns its errors into
+    /// ``CASError``s naming the call.
+    ///
+    /// The deadline covers every attempt. Retries are done here rather than by grpc-swift's
+    /// retry policy: a retried attempt there queues behind the reconnecting channel until the
+    /// deadline, so a server that is down would take the whole deadline to report. Here each
+    /// attempt is a fresh call that fails fast, and ``withHardDeadline(_:_:)`` bounds a peer
+    /// that never answers.
+    func call<T: Sendable>(_ name: String, _ what: String = "", streaming: Bool = false,
+                           retryIf mayRetry: @Sendable () -> Bool = { true },
+                           _ body: @escaping @Sendable () async throws -> T) async throws(CASError) -> T {
+        let config = connection.configuration
+        let deadline = ContinuousClock.now + config.callTimeout * (streaming ? 10 : 1)
+        var backoff = Duration.milliseconds(100)
+        var attempt = 1
+        while true {
+            do {
+                return try await withHardDeadline(ContinuousClock.now.duration(to: deadline) + .milliseconds(500), body)
+            } catch {
+                let retryable = (error as? RPCError).map { [.unavailable, .resourceExhausted, .deadlineExceeded].contains($0.code) } ?? false
+                let pause = backoff * Double.random(in: 0.8...1.2)
+                guard retryable, attempt < config.maxAttempts, mayRetry(), !Task.isCancelled,
+                      ContinuousClock.now + pause < deadline else {
+                    throw failure(name, error, what)
+                }
+                try? await Task.sleep(for: pause)
+                backoff = min(backoff * 2, .seconds(2))
+                attempt += 1
+            }
+        }
+    }
+
     // MARK: Capabilities
 
     /// The server's capabilities.
     public func capabilities() async throws(CASError) -> Build_Bazel_Remote_Execution_V2_ServerCapabilities {
         var request = Build_Bazel_Remote_Execution_V2_GetCapabilitiesRequest()
         request.instanceName = instance
-        do {
-            return try await capabilitiesStub.getCapabilities(request)
-        } catch {
-            throw failure("GetCapabilities", error)
-        }
+        return try await call("GetCapabilities") { [capabilitiesStub, request] in try await capabilitiesStub.getCapabilities(request) }
     }
 
     /// The most blob bytes one BatchUpdateBlobs/BatchReadBlobs call may carry: the server's
@@ -83,11 +112,8 @@ public final class CASClient: Sendable {
             var request = Build_Bazel_Remote_Execution_V2_FindMissingBlobsRequest()
             request.instanceName = instance
             request.blobDigests = unique[start..<min(start + Self.findMissingChunk, unique.count)].map(\.proto)
-            let response: Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse
-            do {
-                response = try await cas.findMissingBlobs(request)
-            } catch {
-                throw failure("FindMissingBlobs", error, "\(request.blobDigests.count) digests")
+            let response = try await call("FindMissingBlobs", "\(request.blobDigests.count) digests") { [cas, request] in
+                try await cas.findMissingBlobs(request)
             }
             for d in response.missingBlobDigests {
                 do { missing.insert(try Digest(d)) } catch {
@@ -111,11 +137,8 @@ public final class CASClient: Sendable {
             r.data = data
             return r
         }
-        let response: Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsResponse
-        do {
-            response = try await cas.batchUpdateBlobs(request)
-        } catch {
-            throw failure("BatchUpdateBlobs", error, "\(blobs.count) blobs")
+        let response = try await call("BatchUpdateBlobs", "\(blobs.count) blobs") { [cas, request] in
+            try await cas.batchUpdateBlobs(request)
         }
         if let bad = response.responses.first(where: { $0.status.code != 0 }) {
             throw CASError(.remote, "BatchUpdateBlobs on \(connection.configuration.endpoint) refused blob \(bad.digest.hash)/\(bad.digest.sizeBytes): code \(bad.status.code): \(bad.status.message)")
@@ -129,11 +152,8 @@ public final class CASClient: Sendable {
         var request = Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest()
         request.instanceName = instance
         request.digests = digests.map(\.proto)
-        let response: Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse
-        do {
-            response = try await cas.batchReadBlobs(request)
-        } catch {
-            throw failure("BatchReadBlobs", error, "\(digests.count) blobs")
+        let response = try await call("BatchReadBlobs", "\(digests.count) blobs") { [cas, request] in
+            try await cas.batchReadBlobs(request)
         }
         var results: [Digest: Result<Data, CASError>] = [:]
         var received: Int64 = 0
@@ -178,26 +198,30 @@ public final class CASClient: Sendable {
         request.resourceName = readResourceName(digest)
         request.readOffset = offset
         request.readLimit = limit
-        do {
-            let received = try await byteStream.read(request) { response in
+        // A stream that already delivered bytes cannot be replayed into the sink: retry only
+        // while nothing has arrived.
+        let delivered = Mutex(false)
+        let received = try await call("ByteStream.Read", "blob \(digest)", streaming: true,
+                                      retryIf: { !delivered.withLock { $0 } }) { [byteStream, request] in
+            try await byteStream.read(request) { response in
                 var total: Int64 = 0
                 for try await message in response.messages {
                     total += Int64(message.data.count)
+                    delivered.withLock { $0 = true }
                     try sink(message.data)
                 }
                 return total
             }
-            counters.recordReceived(blobs: offset == 0 ? 1 : 0, bytes: received)
-        } catch {
-            throw failure("ByteStream.Read", error, "blob \(digest)")
         }
+        counters.recordReceived(blobs: offset == 0 ? 1 : 0, bytes: received)
     }
 
     /// Uploads blob `digest` by ByteStream Write, reading it chunk by chunk from `source`
     /// (called with an offset, returns the next chunk; empty at the end).
     public func write(_ digest: Digest, from source: @escaping @Sendable (Int64) throws -> Data) async throws(CASError) {
         let resource = writeResourceName(digest)
-        do {
+        let endpoint = connection.configuration.endpoint
+        let response = try await call("ByteStream.Write", "blob \(digest)", streaming: true) { [byteStream] in
             let request = StreamingClientRequest<Google_Bytestream_WriteRequest> { writer in
                 var offset: Int64 = 0
                 repeat {
@@ -214,14 +238,12 @@ public final class CASClient: Sendable {
                     }
                 } while offset < digest.sizeBytes
             }
-            let response = try await byteStream.write(request: request)
-            guard response.committedSize == digest.sizeBytes || response.committedSize == -1 else {
-                throw CASError(.remote, "ByteStream.Write on \(connection.configuration.endpoint) committed \(response.committedSize) of \(digest.sizeBytes) bytes of blob \(digest)")
-            }
-            counters.recordSent(blobs: 1, bytes: digest.sizeBytes)
-        } catch {
-            throw failure("ByteStream.Write", error, "blob \(digest)")
+            return try await byteStream.write(request: request)
         }
+        guard response.committedSize == digest.sizeBytes || response.committedSize == -1 else {
+            throw CASError(.remote, "ByteStream.Write on \(endpoint) committed \(response.committedSize) of \(digest.sizeBytes) bytes of blob \(digest)")
+        }
+        counters.recordSent(blobs: 1, bytes: digest.sizeBytes)
     }
 
     // MARK: GetTree
@@ -236,8 +258,8 @@ public final class CASClient: Sendable {
             request.instanceName = instance
             request.rootDigest = root.proto
             request.pageToken = pageToken
-            do {
-                let (page, next) = try await cas.getTree(request) { response in
+            let (page, next) = try await call("GetTree", "root \(root)", streaming: true) { [cas, request] in
+                try await cas.getTree(request) { response in
                     var dirs: [Build_Bazel_Remote_Execution_V2_Directory] = []
                     var next = ""
                     for try await message in response.messages {
@@ -246,11 +268,9 @@ public final class CASClient: Sendable {
                     }
                     return (dirs, next)
                 }
-                directories += page
-                pageToken = next
-            } catch {
-                throw failure("GetTree", error, "root \(root)")
             }
+            directories += page
+            pageToken = next
         } while !pageToken.isEmpty
         return directories
     }

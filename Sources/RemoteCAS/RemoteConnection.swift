@@ -6,9 +6,8 @@ import Foundation
 
 /// One HTTP/2 connection (pool) to a REAPI server, shared by every client stub built on it.
 ///
-/// Every call gets a deadline and is retried with exponential backoff on UNAVAILABLE,
-/// RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED; both come from grpc-swift's service config, so each
-/// stub inherits them. Call ``close()`` when done (or use ``with(_:counters:_:)``).
+/// Every call gets a deadline from grpc-swift's service config, so each stub inherits it.
+/// Call ``close()`` when done (or use ``with(_:counters:_:)``).
 public final class RemoteConnection: Sendable {
     public let configuration: RemoteConfiguration
     public let counters: RPCCounters
@@ -69,10 +68,17 @@ public final class RemoteConnection: Sendable {
         }
     }
 
-    /// Lets in-flight calls finish, then closes the connection.
+    /// Lets in-flight calls finish, then closes the connection. Calls still stuck after a
+    /// grace period (a peer that never answers) are cut off.
     public func close() async {
         client.beginGracefulShutdown()
+        let runner = self.runner
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(2))
+            runner.cancel()
+        }
         await runner.value
+        watchdog.cancel()
     }
 
     private static func target(_ endpoint: RemoteEndpoint) -> any ResolvableTarget {
@@ -115,19 +121,12 @@ public final class RemoteConnection: Sendable {
         return .tls(configure: configure)
     }
 
+    /// Per-call deadlines and fail-fast behaviour; retries are done by ``CASClient/call``.
     private static func serviceConfig(_ c: RemoteConfiguration) -> ServiceConfig {
-        let retry: RetryPolicy? = c.maxAttempts > 1 ? RetryPolicy(
-            maxAttempts: c.maxAttempts,
-            initialBackoff: .milliseconds(100),
-            maxBackoff: .seconds(2),
-            backoffMultiplier: 2,
-            retryableStatusCodes: [.unavailable, .resourceExhausted, .deadlineExceeded]) : nil
-        let unary = MethodConfig(names: [MethodConfig.Name(service: "")], waitForReady: false,
-                                 timeout: c.callTimeout, executionPolicy: retry.map { .retry($0) })
+        let unary = MethodConfig(names: [MethodConfig.Name(service: "")], waitForReady: false, timeout: c.callTimeout)
         // Streams move whole large blobs; give them a longer overall deadline.
         let streams = MethodConfig(names: [MethodConfig.Name(service: "google.bytestream.ByteStream")],
-                                   waitForReady: false, timeout: c.callTimeout * 10,
-                                   executionPolicy: retry.map { .retry($0) })
+                                   waitForReady: false, timeout: c.callTimeout * 10)
         return ServiceConfig(methodConfig: [unary, streams])
     }
 }
