@@ -7,4 +7,4 @@ cd "$ROOT"
 scripts/setup.sh
 export LAZYCAS_TOOLS="$ROOT/.tools"
 swift build --build-tests
-swift test --skip-build --parallel --num-workers 2 "$@"
+swift test --skip-build "$@"

@@ -27,9 +27,13 @@ public final class LocalContentStore: Sendable {
         sweepStaleTemporaries()
     }
 
+    /// Creates `path` and any missing parents; an existing directory is fine.
     static func makeDirectory(_ path: String) throws(CASError) {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw CASError(.io, "cannot create directory \(path): \(String(cString: strerror(errno)))")
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CASError(.io, "cannot create directory \(path)", cause: error)
         }
     }
 

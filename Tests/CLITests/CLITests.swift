@@ -1,1 +1,184 @@
+import Foundation
+import LocalCAS
+import TestSupport
 import Testing
+
+/// Runs the built `lazycas` binary with a private HOME, so the user's config and cache are
+/// never touched.
+struct CLI {
+    let home: TemporaryDirectory
+
+    init() { home = TemporaryDirectory("cli-home") }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home.path
+        env.removeValue(forKey: "XDG_CONFIG_HOME")
+        env.removeValue(forKey: "XDG_CACHE_HOME")
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// The default cache directory under the private HOME.
+    var cacheDir: String { home.path + "/.cache/lazycas" }
+}
+
+@Suite struct CLIInputTests {
+    let cli = CLI()
+
+    @Test(arguments: [
+        ["--help"], ["cas", "--help"], ["cas", "put", "--help"], ["cas", "get-tree", "--help"],
+        ["cas", "ls", "--help"], ["cas", "cat", "--help"], ["ref", "--help"], ["ref", "set", "--help"],
+    ])
+    func everyCommandHasHelp(arguments: [String]) throws {
+        let r = try cli.run(arguments)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE:"), "no usage in: \(r.stdout)")
+    }
+
+    @Test func aMalformedDigestIsAUserErrorThatSaysWhatIsWrong() throws {
+        let r = try cli.run(["cas", "ls", "abc/12"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("'abc/12'"))
+        #expect(r.stderr.contains("64 hex characters"))
+    }
+
+    @Test func anUnknownRefIsAUserError() throws {
+        let r = try cli.run(["ref", "get", "no-such-ref"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("unknown ref 'no-such-ref'"))
+    }
+
+    @Test func anUnknownFlagIsAUserError() throws {
+        let r = try cli.run(["cas", "ls", Digest.empty.description, "--frobnicate"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("--frobnicate"))
+    }
+
+    @Test func aBadRemoteURLIsAUserError() throws {
+        let r = try cli.run(["cas", "get-tree", Digest.empty.description, "--remote", "ftp://x:1"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("invalid remote 'ftp://x:1'"))
+    }
+
+    @Test func refsRoundTripThroughTheDefaultCacheDir() throws {
+        let digest = Digest(data: Data("x".utf8)).description
+        #expect(try cli.run(["ref", "set", "team/app", digest]).status == 0)
+        #expect(try cli.run(["ref", "get", "team/app"]).stdout == digest + "\n")
+        #expect(try cli.run(["ref", "list"]).stdout == "team/app \(digest)\n")
+        #expect(FileManager.default.fileExists(atPath: cli.cacheDir + "/refs/team/app"))
+        let bad = try cli.run(["ref", "set", "../escape", digest])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("invalid ref name"))
+    }
+
+    @Test func aConfigFileWithATypoIsRejectedNamingTheKey() throws {
+        let config = cli.home.path + "/c.yaml"
+        try "remtoe: grpc://127.0.0.1:1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try cli.run(["cas", "get-tree", Digest.empty.description, "--config", config])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("unknown key 'remtoe'"))
+    }
+}
+
+/// The README's commands against a real buildbox-casd.
+@Suite(.enabled(if: TestEnvironment.casdTestsEnabled), .serialized)
+struct CLIRemoteTests {
+    let cli = CLI()
+
+    func makeSource() -> (String, TreeFixture) {
+        var fixture = TreeFixture(root: cli.home.sub("src"))
+        fixture.populate(files: 50, largeFiles: [5_000_000])
+        fixture.write("hello.txt", Data("hello, world\n".utf8))
+        fixture.symlink("link", to: "hello.txt")
+        fixture.directory("empty")
+        return (fixture.root, fixture)
+    }
+
+    @Test func putGetTreeLsCatAndRefsWorkEndToEnd() async throws {
+        let casd = try await BuildboxCASD()
+        let (src, _) = makeSource()
+        let put = try cli.run(["cas", "put", src, "--remote", casd.url, "--cache-dir", cli.home.sub("a")])
+        #expect(put.status == 0, "\(put.stderr)")
+        let root = put.stdout.trimmingCharacters(in: .newlines)
+        _ = try Digest(parsing: root)
+        #expect(put.stderr.contains("uploaded 114 of 115 blobs"), "all but the empty Directory: \(put.stderr)")
+
+        // A second machine: fresh cache, Directory nodes only.
+        let cache = cli.home.sub("b")
+        let get = try cli.run(["cas", "get-tree", root, "--remote", casd.url, "--cache-dir", cache])
+        #expect(get.status == 0, "\(get.stderr)")
+        let store = try LocalContentStore(root: cache)
+        let directoriesOnly = store.allDigests().count
+
+        // ls works with the server stopped.
+        casd.stop()
+        let ls = try cli.run(["cas", "ls", root, "--cache-dir", cache])
+        #expect(ls.status == 0, "\(ls.stderr)")
+        #expect(ls.stdout.contains("hello.txt"))
+        #expect(ls.stdout.contains("link -> hello.txt"))
+        #expect(ls.stdout.contains("empty/"))
+        let lsSub = try cli.run(["cas", "ls", root + "/large", "--cache-dir", cache])
+        #expect(lsSub.stdout.contains("5000000 big0.bin"))
+
+        // cat with the server down: a remote error, exit 2, nothing stored.
+        let down = try cli.run(["cas", "cat", root, "hello.txt", "--remote", casd.url, "--cache-dir", cache])
+        #expect(down.status == 2)
+        #expect(down.stderr.contains(casd.url))
+        #expect(store.allDigests().count == directoriesOnly)
+    }
+
+    @Test func catFetchesOneBlobAndThenReadsItLocally() async throws {
+        let casd = try await BuildboxCASD()
+        let (src, _) = makeSource()
+        let root = try cli.run(["cas", "put", src, "--remote", casd.url, "--cache-dir", cli.home.sub("a")])
+            .stdout.trimmingCharacters(in: .newlines)
+        let cache = cli.home.sub("b")
+        // Remote and instance from the config file this time.
+        let config = cli.home.path + "/config.yaml"
+        try "remote: \(casd.url)\ninstance: \"\"\ncache-dir: \(cache)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let cat = try cli.run(["cas", "cat", root, "hello.txt", "--config", config])
+        #expect(cat.status == 0, "\(cat.stderr)")
+        #expect(cat.stdout == "hello, world\n")
+        let store = try LocalContentStore(root: cache)
+        let fileBlobs = store.allDigests().filter { (try? ValidatedDirectory(serialized: store.read($0))) == nil }
+        #expect(fileBlobs == [Digest(data: Data("hello, world\n".utf8))], "only the file that was read")
+        casd.stop()
+        let again = try cli.run(["cas", "cat", root, "hello.txt", "--config", config])
+        #expect(again.status == 0, "cached: works with the server down")
+        #expect(again.stdout == "hello, world\n")
+        let big = try cli.run(["cas", "cat", root, "large/big0.bin", "--config", config])
+        #expect(big.status == 2)
+    }
+
+    @Test func aUnixSocketRemoteWorks() async throws {
+        let socket = cli.home.path + "/casd.sock"
+        let casd = try await BuildboxCASD(extraArguments: ["--bind=unix:\(socket)"])
+        let (src, _) = makeSource()
+        let put = try cli.run(["cas", "put", src, "--remote", "unix:\(socket)", "--cache-dir", cli.home.sub("a")])
+        #expect(put.status == 0, "\(put.stderr)")
+        let root = put.stdout.trimmingCharacters(in: .newlines)
+        let cat = try cli.run(["cas", "cat", root, "hello.txt", "--remote", "unix:\(socket)", "--cache-dir", cli.home.sub("b")])
+        #expect(cat.stdout == "hello, world\n")
+        casd.stop()
+    }
+}

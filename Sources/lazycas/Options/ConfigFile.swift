@@ -35,7 +35,7 @@ struct ConfigFile: Decodable, Sendable {
     }
 
     static var defaultPath: String {
-        let base = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"] ?? (NSHomeDirectory() + "/.config")
+        let base = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"] ?? (homeDirectory + "/.config")
         return base + "/lazycas/config.yaml"
     }
 
@@ -66,8 +66,13 @@ struct ConfigFile: Decodable, Sendable {
     init() {}
 }
 
+/// `$HOME`, else the password database's idea of it.
+var homeDirectory: String {
+    ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+}
+
 /// Expands a leading `~` to the home directory.
 func expandingTilde(_ path: String) -> String {
     guard path.hasPrefix("~") else { return path }
-    return NSHomeDirectory() + path.dropFirst()
+    return homeDirectory + path.dropFirst()
 }

@@ -23,7 +23,7 @@ struct GlobalOptions: ParsableArguments {
     func resolvedCacheDir(_ file: ConfigFile) -> String {
         if let cacheDir { return expandingTilde(cacheDir) }
         if let dir = file.cacheDir { return expandingTilde(dir) }
-        let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")
+        let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (homeDirectory + "/.cache")
         return base + "/lazycas"
     }
 
