@@ -16,6 +16,12 @@ public final class RPCCounters: Sendable {
         public var blobsReceived: Int = 0
 
         public var totalCalls: Int { calls.values.reduce(0, +) }
+
+        /// `RPCs: 3 (BatchReadBlobs 2, GetCapabilities 1); sent 0 blobs, 0 B; received 5 blobs, 1234 B`.
+        public var summary: String {
+            let perMethod = calls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            return "RPCs: \(totalCalls) (\(perMethod)); sent \(blobsSent) blobs, \(bytesSent) B; received \(blobsReceived) blobs, \(bytesReceived) B"
+        }
         public subscript(method: String) -> Int { calls[method] ?? 0 }
     }
 

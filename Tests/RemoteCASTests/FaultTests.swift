@@ -71,20 +71,9 @@ struct FaultTests {
 
     @Test func aServerThatNeverAnswersHitsTheDeadline() async throws {
         // A listener that accepts connections and never speaks: the worst kind of down.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = bindLoopbackSocket()
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                _ = bind(fd, sa, len)
-                _ = getsockname(fd, sa, &len)
-            }
-        }
         #expect(listen(fd, 16) == 0)
-        let port = Int(UInt16(bigEndian: addr.sin_port))
         let config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: "grpc://127.0.0.1:\(port)"),
                                          callTimeout: .seconds(2), maxAttempts: 2)
         let started = ContinuousClock.now

@@ -60,10 +60,9 @@ public final class TemporaryDirectory: Sendable {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-public func freeLoopbackPort() -> Int {
+/// A TCP socket bound to 127.0.0.1 on a port the kernel chose; the caller closes `fd`.
+public func bindLoopbackSocket() -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -75,7 +74,14 @@ public func freeLoopbackPort() -> Int {
             _ = getsockname(fd, sa, &len)
         }
     }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() -> Int {
+    let (fd, port) = bindLoopbackSocket()
+    close(fd)
+    return port
 }
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.

@@ -6,11 +6,15 @@ import RemoteCAS
 struct CasGetTree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-tree",
-        abstract: "Bring every Directory node of a tree into the local CAS (and no file blob)."
+        abstract: "Bring every Directory node of a tree into the local CAS (and no file blob).",
+        discussion: "With --files, also fetch every file blob that is not local (batched, concurrent)."
     )
 
     @Argument(help: "HASH/SIZE of the root Directory, or a ref.")
     var tree: String
+
+    @Flag(name: .long, help: "Also fetch every missing file blob.")
+    var files = false
 
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
@@ -19,13 +23,20 @@ struct CasGetTree: AsyncParsableCommand {
         let context = try CommandContext(global: global, remote: remote)
         let root = try context.resolveTree(tree)
         let local = LocalTree(store: context.store)
-        if try local.missingDirectories(under: root).isEmpty {
+        if try local.missingDirectories(under: root).isEmpty, !files {
             Terminal.note("tree \(root) is already complete locally")
             return
         }
-        let fetched = try await context.withRemote(for: "cas get-tree") { fetcher in
-            try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+        try await context.withRemote(for: "cas get-tree") { fetcher in
+            let fetched = try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+            Terminal.note("fetched \(fetched) Directory nodes of \(root)")
+            guard files else { return }
+            var blobs = Set<Digest>()
+            try local.forEachFile(under: root) { _, file in blobs.insert(file.digest) }
+            let missing = context.store.missing(blobs)
+            let bytes = missing.reduce(0) { $0 + $1.sizeBytes }
+            try await fetcher.fetch(missing)
+            Terminal.note("fetched \(missing.count) of \(blobs.count) file blobs (\(formatBytes(bytes)))")
         }
-        Terminal.note("fetched \(fetched) Directory nodes of \(root)")
     }
 }

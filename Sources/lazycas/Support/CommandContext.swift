@@ -7,11 +7,14 @@ struct CommandContext {
     let config: ConfigFile
     let store: LocalContentStore
     let remote: RemoteConfiguration?
+    /// Print an RPC summary after remote work.
+    let verbose: Bool
 
     init(global: GlobalOptions, remote: RemoteOptions?) throws(CASError) {
         config = try global.loadConfig()
         store = try global.openStore(config)
         self.remote = try remote?.configuration(config)
+        verbose = global.verbose
     }
 
     var refs: RefStore {
@@ -31,7 +34,9 @@ struct CommandContext {
         guard let remote else {
             throw CASError(.invalidArgument, "\(command) needs a remote: pass --remote URL or set 'remote:' in the config file")
         }
-        return try await RemoteConnection.with(remote) { connection in
+        let counters = RPCCounters()
+        defer { if verbose { Terminal.note(counters.snapshot.summary) } }
+        return try await RemoteConnection.with(remote, counters: counters) { connection in
             try await body(BlobFetcher(client: CASClient(connection: connection), store: store))
         }
     }

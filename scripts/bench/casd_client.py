@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Drives buildbox-casd's own client path (its LocalCAS API) for the benchmarks.
+
+  casd_client.py SOCKET capture DIR          -> prints HASH/SIZE of the root Directory
+  casd_client.py SOCKET fetch HASH/SIZE      -> FetchTree with every file blob
+
+SOCKET is the casd proxy's address (e.g. 127.0.0.1:PORT). The generated protobuf modules come
+from the buildstream wheel, unpacked by bench/cas.sh into a stand-in `buildstream` package.
+"""
+import sys
+import time
+
+import grpc
+from buildstream._protos.build.buildgrid import local_cas_pb2, local_cas_pb2_grpc
+from buildstream._protos.build.bazel.remote.execution.v2 import remote_execution_pb2
+
+
+def main():
+    target, verb, arg = sys.argv[1], sys.argv[2], sys.argv[3]
+    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+    stub = local_cas_pb2_grpc.LocalContentAddressableStorageStub(channel)
+    started = time.monotonic()
+    if verb == "capture":
+        request = local_cas_pb2.CaptureTreeRequest(path=[arg])
+        request.output_directory_format = remote_execution_pb2.Command.OutputDirectoryFormat.Value("DIRECTORY_ONLY")
+        response = stub.CaptureTree(request).responses[0]
+        if response.status.code != 0:
+            sys.exit(f"CaptureTree failed: {response.status.message}")
+        d = response.root_directory_digest if response.HasField("root_directory_digest") else response.tree_digest
+        print(f"{d.hash}/{d.size_bytes}")
+    elif verb == "fetch":
+        h, s = arg.split("/")
+        request = local_cas_pb2.FetchTreeRequest(
+            root_digest=remote_execution_pb2.Digest(hash=h, size_bytes=int(s)), fetch_file_blobs=True)
+        stub.FetchTree(request)
+    else:
+        sys.exit(f"unknown verb {verb}")
+    print(f"{time.monotonic() - started:.3f}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
