@@ -182,3 +182,50 @@ struct CLIRemoteTests {
         casd.stop()
     }
 }
+
+/// TLS and bearer tokens, through the test proxy serving TLS in front of buildbox-casd.
+@Suite(.enabled(if: TestEnvironment.casdTestsEnabled), .serialized)
+struct CLISecurityTests {
+    let cli = CLI()
+
+    /// A self-signed certificate for 127.0.0.1, made with openssl.
+    func makeCertificate() throws -> (cert: String, key: String) {
+        let cert = cli.home.path + "/cert.pem", key = cli.home.path + "/key.pem"
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                             "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        #expect(openssl.terminationStatus == 0)
+        return (cert, key)
+    }
+
+    @Test func grpcsWithAServerCertAndABearerToken() async throws {
+        let casd = try await BuildboxCASD()
+        let (cert, key) = try makeCertificate()
+        let proxy = try await FaultInjectingProxy(upstreamPort: casd.port, tls: (cert, key))
+        let src = cli.home.sub("src")
+        try "secret stuff\n".write(toFile: src + "/f", atomically: true, encoding: .utf8)
+        let token = cli.home.path + "/token"
+        try "s3cr3t\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let remote = "grpcs://127.0.0.1:\(proxy.port)"
+
+        let put = try cli.run(["cas", "put", src, "--remote", remote, "--server-cert", cert,
+                               "--token-file", token, "--cache-dir", cli.home.sub("a")])
+        #expect(put.status == 0, "\(put.stderr)")
+        let root = put.stdout.trimmingCharacters(in: .newlines)
+        let cat = try cli.run(["cas", "cat", root, "f", "--remote", remote, "--server-cert", cert,
+                               "--token-file", token, "--cache-dir", cli.home.sub("b")])
+        #expect(cat.stdout == "secret stuff\n", "\(cat.stderr)")
+        #expect(!proxy.authorizations.isEmpty)
+        #expect(proxy.authorizations.allSatisfy { $0 == "Bearer s3cr3t" }, "\(proxy.authorizations)")
+
+        // Without trusting the certificate the handshake fails: a remote error.
+        let untrusted = try cli.run(["cas", "cat", root, "f", "--remote", remote, "--timeout", "5",
+                                     "--cache-dir", cli.home.sub("c")])
+        #expect(untrusted.status == 2)
+        await proxy.stop()
+    }
+}

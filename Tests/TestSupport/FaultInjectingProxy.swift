@@ -28,17 +28,21 @@ public final class FaultInjectingProxy: Sendable {
     private let upstream: GRPCClient<HTTP2ClientTransport.Posix>
     private let tasks: [Task<Void, Never>]
 
-    public init(upstreamPort: Int) async throws {
+    /// - Parameter tls: PEM certificate and key files to serve TLS with; plaintext when nil.
+    public init(upstreamPort: Int, tls: (cert: String, key: String)? = nil) async throws {
         let upstream = GRPCClient(transport: try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: upstreamPort), transportSecurity: .plaintext))
         self.upstream = upstream
+        let security: HTTP2ServerTransport.Posix.TransportSecurity = tls.map {
+            .tls(certificateChain: [.file(path: $0.cert, format: .pem)], privateKey: .file(path: $0.key, format: .pem))
+        } ?? .plaintext
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0),
-                                                   transportSecurity: .plaintext)
+                                                   transportSecurity: security)
         let handler = ProxyHandler(upstream: upstream)
         self.handler = handler
         server = GRPCServer(transport: transport, services: [
             CASService(handler), ByteStreamService(handler), CapabilitiesService(handler),
-        ])
+        ], interceptors: [MetadataRecorder(handler: handler)])
         let server = self.server
         tasks = [
             Task { try? await upstream.runConnections() },
@@ -58,6 +62,9 @@ public final class FaultInjectingProxy: Sendable {
     /// Calls seen for `method` so far.
     public func calls(_ method: String) -> Int { handler.seen.withLock { $0[method] ?? 0 } }
 
+    /// The `authorization` metadata of every call so far (empty string for calls without one).
+    public var authorizations: [String] { handler.authorizations.withLock { $0 } }
+
     public func stop() async {
         server.beginGracefulShutdown()
         upstream.beginGracefulShutdown()
@@ -71,6 +78,7 @@ final class ProxyHandler: Sendable {
     let faults = Mutex(Faults())
     /// Calls seen per method, counting the faulted ones.
     let seen = Mutex<[String: Int]>([:])
+    let authorizations = Mutex<[String]>([])
 
     init(upstream: GRPCClient<HTTP2ClientTransport.Posix>) {
         self.upstream = upstream
@@ -95,6 +103,20 @@ final class ProxyHandler: Sendable {
         var d = data
         d[d.startIndex] ^= 0xff
         return d
+    }
+}
+
+/// Records each call's `authorization` header.
+struct MetadataRecorder: ServerInterceptor {
+    let handler: ProxyHandler
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>, context: ServerContext,
+        next: (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let value = request.metadata[stringValues: "authorization"].first(where: { _ in true }) ?? ""
+        handler.authorizations.withLock { $0.append(value) }
+        return try await next(request, context)
     }
 }
 
