@@ -44,10 +44,19 @@ let targets: [Target] = [
         ] + grpc,
         swiftSettings: swiftSettings
     ),
+    .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+    .target(
+        name: "Mount",
+        dependencies: [
+            "CFuse", "LocalCAS", "RemoteCAS",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swiftSettings
+    ),
     .executableTarget(
         name: "lazycas",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -74,10 +83,15 @@ let targets: [Target] = [
         dependencies: ["LocalCAS", "RemoteCAS", "TestSupport", "REAPI"] + grpc,
         swiftSettings: swiftSettings
     ),
+    .testTarget(
+        name: "MountTests",
+        dependencies: ["Mount", "CFuse", "LocalCAS", "RemoteCAS", "TestSupport"],
+        swiftSettings: swiftSettings
+    ),
     // End-to-end tests of the `lazycas` binary: exit codes, messages, the README's commands.
     .testTarget(
         name: "CLITests",
-        dependencies: ["lazycas", "LocalCAS", "TestSupport"],
+        dependencies: ["lazycas", "LocalCAS", "Mount", "TestSupport"],
         swiftSettings: swiftSettings
     ),
 ]

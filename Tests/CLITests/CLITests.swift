@@ -1,5 +1,7 @@
 import Foundation
 import LocalCAS
+import Mount
+import Glibc
 import TestSupport
 import Testing
 
@@ -226,6 +228,90 @@ struct CLISecurityTests {
         let untrusted = try cli.run(["cas", "cat", root, "f", "--remote", remote, "--timeout", "5",
                                      "--cache-dir", cli.home.sub("c")])
         #expect(untrusted.status == 2)
+        await proxy.stop()
+    }
+}
+
+/// `lazycas mount` and `umount` as a user runs them.
+@Suite(.enabled(if: TestEnvironment.casdTestsEnabled && (TestEnvironment.isCI || access("/dev/fuse", R_OK) == 0)), .serialized)
+struct CLIMountTests {
+    let cli = CLI()
+
+    func upload(_ casd: BuildboxCASD) throws -> String {
+        var fixture = TreeFixture(root: cli.home.sub("src"))
+        fixture.populate(files: 20)
+        fixture.write("hello.txt", Data("hello, mount\n".utf8))
+        let put = try cli.run(["cas", "put", fixture.root, "--remote", casd.url, "--cache-dir", cli.home.sub("a")])
+        return put.stdout.trimmingCharacters(in: .newlines)
+    }
+
+    @Test func badMountpointsAndTreesAreUserErrors() async throws {
+        let missing = try cli.run(["mount", Digest.empty.description, cli.home.path + "/nope"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("does not exist"))
+        let file = cli.home.path + "/file"
+        FileManager.default.createFile(atPath: file, contents: Data())
+        #expect(try cli.run(["mount", Digest.empty.description, file]).stderr.contains("not a directory"))
+        let unknown = try cli.run(["mount", "no-such-ref", cli.home.sub("m")])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no-such-ref"))
+        let malformed = try cli.run(["mount", "abcd/12", cli.home.sub("m")])
+        #expect(malformed.status == 1)
+    }
+
+    @Test func mountReadStatsUmount() async throws {
+        let casd = try await BuildboxCASD()
+        let root = try upload(casd)
+        let mnt = cli.home.sub("mnt")
+        let cache = cli.home.sub("b")
+        let mount = try cli.run(["mount", root, mnt, "--remote", casd.url, "--cache-dir", cache])
+        #expect(mount.status == 0, "\(mount.stderr)")
+        #expect(Mountpoint.isMounted(mnt))
+        let busy = try cli.run(["mount", root, mnt, "--remote", casd.url, "--cache-dir", cache])
+        #expect(busy.status == 1)
+        #expect(busy.stderr.contains("busy"))
+        let content = try await Task.detached { try String(contentsOfFile: mnt + "/hello.txt", encoding: .utf8) }.value
+        #expect(content == "hello, mount\n")
+        try await Task.sleep(for: .milliseconds(600))
+        let stats = try cli.run(["cas", "stats", "--cache-dir", cache])
+        #expect(stats.stdout.contains(mnt))
+        #expect(stats.stdout.contains("misses 1"), "\(stats.stdout)")
+        let umount = try cli.run(["umount", mnt])
+        #expect(umount.status == 0, "\(umount.stderr)")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!Mountpoint.isMounted(mnt))
+    }
+
+    @Test func sigtermWhileAReadIsPendingUnmountsCleanly() async throws {
+        let casd = try await BuildboxCASD()
+        let root = try upload(casd)
+        let proxy = try await FaultInjectingProxy(upstreamPort: casd.port)
+        let mnt = cli.home.sub("mnt")
+        let cache = cli.home.sub("b")
+        _ = try cli.run(["cas", "get-tree", root, "--remote", casd.url, "--cache-dir", cache])
+        proxy.setFaults { $0.delay = .seconds(5) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
+        process.arguments = ["mount", root, mnt, "--foreground", "--remote", proxy.url, "--cache-dir", cache]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 where !Mountpoint.isMounted(mnt) { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(Mountpoint.isMounted(mnt))
+        // A reader blocks on a cold file whose fetch is delayed; then SIGTERM.
+        let reader = Thread { _ = try? Data(contentsOf: URL(fileURLWithPath: mnt + "/hello.txt")) }
+        reader.start()
+        try await Task.sleep(for: .milliseconds(500))
+        process.terminate()
+        let exited = try await Task.detached { () -> Bool in
+            for _ in 0..<400 where process.isRunning { usleep(25_000) }
+            return !process.isRunning
+        }.value
+        #expect(exited, "the mount process ends on SIGTERM")
+        var st = stat()
+        let status = stat(mnt, &st)
+        #expect(status == 0, "no 'Transport endpoint is not connected' left behind (errno \(errno))")
+        #expect(!Mountpoint.isMounted(mnt))
+        if process.isRunning { process.interrupt() }
         await proxy.stop()
     }
 }

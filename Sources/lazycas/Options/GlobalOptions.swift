@@ -21,10 +21,10 @@ struct GlobalOptions: ParsableArguments {
     /// The cache directory: the flag, else the config file, else `$XDG_CACHE_HOME/lazycas`
     /// or `~/.cache/lazycas`.
     func resolvedCacheDir(_ file: ConfigFile) -> String {
-        if let cacheDir { return expandingTilde(cacheDir) }
-        if let dir = file.cacheDir { return expandingTilde(dir) }
         let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (homeDirectory + "/.cache")
-        return base + "/lazycas"
+        let dir = (cacheDir ?? file.cacheDir).map(expandingTilde) ?? base + "/lazycas"
+        // Absolute, so a background mount and its log paths do not depend on the cwd.
+        return URL(fileURLWithPath: dir).standardizedFileURL.path
     }
 
     /// Opens the local store.

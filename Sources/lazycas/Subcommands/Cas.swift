@@ -4,6 +4,6 @@ import ArgumentParser
 struct Cas: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Put, fetch and inspect trees in the local and remote CAS.",
-        subcommands: [CasPut.self, CasGetTree.self, CasLs.self, CasCat.self]
+        subcommands: [CasPut.self, CasGetTree.self, CasLs.self, CasCat.self, CasStats.self]
     )
 }

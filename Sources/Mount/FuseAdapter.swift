@@ -1,0 +1,232 @@
+import CFuse
+import Foundation
+import Glibc
+import LocalCAS
+import Logging
+import Synchronization
+
+/// The FUSE low-level front end of a ``LazyFileSystem``: C callbacks that decode requests, ask
+/// the filesystem, and reply. Requests that only need memory and the local CAS are answered
+/// on the FUSE thread; an open of a blob that must be fetched is handed to a Task, which
+/// replies when the fetch is done, so no FUSE thread ever waits on the network.
+final class FuseAdapter: Sendable {
+    let fs: LazyFileSystem
+    /// Kernel caches of entries and attributes never expire: the tree is immutable.
+    static let timeout: Double = 365 * 24 * 3600
+    private let logger = Logger(label: "lazycas.fuse")
+    /// Replies still to be sent from Tasks; the session must outlive them.
+    let pendingReplies = Mutex(0)
+
+    init(fs: LazyFileSystem) {
+        self.fs = fs
+    }
+
+    static func from(_ req: fuse_req_t?) -> FuseAdapter {
+        Unmanaged<FuseAdapter>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+    }
+
+    func stat(_ a: NodeAttributes) -> stat {
+        var st = Glibc.stat()
+        st.st_ino = __ino_t(a.inode)
+        switch a.kind {
+        case .directory: st.st_mode = S_IFDIR | a.permissions
+        case .file: st.st_mode = S_IFREG | a.permissions
+        case .symlink: st.st_mode = S_IFLNK | a.permissions
+        }
+        st.st_nlink = __nlink_t(a.linkCount)
+        st.st_size = __off_t(a.size)
+        st.st_blksize = 4096
+        st.st_blocks = __blkcnt_t((a.size + 511) / 512)
+        st.st_uid = getuid()
+        st.st_gid = getgid()
+        return st
+    }
+
+    func entry(_ a: NodeAttributes) -> fuse_entry_param {
+        var e = fuse_entry_param()
+        e.ino = fuse_ino_t(a.inode)
+        e.generation = 1
+        e.attr = stat(a)
+        e.attr_timeout = Self.timeout
+        e.entry_timeout = Self.timeout
+        return e
+    }
+
+    // MARK: Callbacks (each replies exactly once)
+
+    func lookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: String) {
+        do {
+            var e = entry(try fs.lookup(parent: UInt64(parent), name: name))
+            fuse_reply_entry(req, &e)
+        } catch {
+            fuse_reply_err(req, error.errno)
+        }
+    }
+
+    func getattr(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
+        do {
+            var st = stat(try fs.attributes(UInt64(ino)))
+            fuse_reply_attr(req, &st, Self.timeout)
+        } catch {
+            fuse_reply_err(req, error.errno)
+        }
+    }
+
+    func readlink(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
+        do {
+            let target = try fs.readlink(UInt64(ino))
+            fuse_reply_readlink(req, target)
+        } catch {
+            fuse_reply_err(req, error.errno)
+        }
+    }
+
+    func open(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>) {
+        guard fi.pointee.flags & O_ACCMODE == O_RDONLY else {
+            fuse_reply_err(req, EROFS)
+            return
+        }
+        do {
+            if let fd = try fs.openLocal(UInt64(ino)) {
+                fi.pointee.fh = UInt64(fd)
+                cfuse_set_keep_cache(fi)
+                fuse_reply_open(req, fi)
+                return
+            }
+        } catch {
+            fuse_reply_err(req, error.errno)
+            return
+        }
+        let request = FuseRequest(raw: req!)
+        let info = FileInfoCopy(value: fi.pointee)
+        let fs = self.fs
+        pendingReplies.withLock { $0 += 1 }
+        Task {
+            defer { self.pendingReplies.withLock { $0 -= 1 } }
+            do {
+                let fd = try await fs.openFetching(UInt64(ino))
+                var copy = info.value
+                copy.fh = UInt64(fd)
+                cfuse_set_keep_cache(&copy)
+                if fuse_reply_open(request.raw, &copy) != 0 {
+                    // The open was interrupted: nobody will release this descriptor.
+                    close(fd)
+                }
+            } catch {
+                fuse_reply_err(request.raw, FileSystemError(error).errno)
+            }
+        }
+    }
+
+    func read(_ req: fuse_req_t?, _ size: Int, _ offset: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>) {
+        let result = cfuse_reply_fd(req, Int32(truncatingIfNeeded: fi.pointee.fh), size, offset)
+        if result != 0 { logger.debug("read reply failed: \(result)") }
+    }
+
+    func release(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>) {
+        close(Int32(truncatingIfNeeded: fi.pointee.fh))
+        fuse_reply_err(req, 0)
+    }
+
+    /// Fills one `readdir`/`readdirplus` reply from `offset` (an index into ".", "..", children).
+    func readdir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ offset: off_t, plus: Bool) {
+        let listing: DirectoryListing
+        do {
+            listing = try fs.listing(UInt64(ino))
+        } catch {
+            fuse_reply_err(req, error.errno)
+            return
+        }
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+        defer { buffer.deallocate() }
+        var used = 0
+        var index = Int(offset)
+        let total = listing.children.count + 2
+        while index < total {
+            let name: String
+            var st = Glibc.stat()
+            var e = fuse_entry_param()
+            var child: UInt64?
+            if index < 2 {
+                name = index == 0 ? "." : ".."
+                st.st_ino = __ino_t(index == 0 ? UInt64(ino) : (fs.inodes.parent(UInt64(ino)) ?? UInt64(ino)))
+                st.st_mode = S_IFDIR
+                e.attr = st
+            } else {
+                let c = listing.children[index - 2]
+                name = c.name
+                if plus {
+                    let inode = fs.inodes.lookup(parent: UInt64(ino), name: c.name, node: c.node)
+                    guard let a = try? fs.attributes(inode, c.node) else {
+                        fs.inodes.forget(inode, count: 1)
+                        break
+                    }
+                    e = entry(a)
+                    child = inode
+                } else {
+                    st.st_ino = __ino_t(fs.inodes.existing(parent: UInt64(ino), name: c.name) ?? UInt64.max)
+                    switch c.node {
+                    case .directory: st.st_mode = S_IFDIR
+                    case .file: st.st_mode = S_IFREG
+                    case .symlink: st.st_mode = S_IFLNK
+                    }
+                }
+            }
+            let needed = name.withCString { cname in
+                plus
+                    ? fuse_add_direntry_plus(req, buffer + used, size - used, cname, &e, off_t(index + 1))
+                    : fuse_add_direntry(req, buffer + used, size - used, cname, &st, off_t(index + 1))
+            }
+            if needed > size - used {
+                // Did not fit: the kernel never saw this entry, so it holds no reference.
+                if let child { fs.inodes.forget(child, count: 1) }
+                break
+            }
+            used += needed
+            index += 1
+        }
+        fuse_reply_buf(req, buffer, used)
+    }
+
+    func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: String, _ size: Int) {
+        do {
+            reply(req, bytes: Array(try fs.extendedAttribute(UInt64(ino), name: name).utf8), size: size)
+        } catch {
+            fuse_reply_err(req, error.errno)
+        }
+    }
+
+    func listxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int) {
+        do {
+            let names = try fs.extendedAttributeNames(UInt64(ino))
+            reply(req, bytes: names.flatMap { Array($0.utf8) + [0] }, size: size)
+        } catch {
+            fuse_reply_err(req, error.errno)
+        }
+    }
+
+    /// The xattr protocol: size 0 asks for the length; a buffer too small is ERANGE.
+    private func reply(_ req: fuse_req_t?, bytes: [UInt8], size: Int) {
+        if size == 0 {
+            fuse_reply_xattr(req, bytes.count)
+        } else if size < bytes.count {
+            fuse_reply_err(req, ERANGE)
+        } else {
+            bytes.withUnsafeBytes { fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count) }
+        }
+    }
+
+    func statfs(_ req: fuse_req_t?) {
+        var st = statvfs()
+        st.f_bsize = 4096
+        st.f_frsize = 4096
+        st.f_namemax = 255
+        fuse_reply_statfs(req, &st)
+    }
+}
+
+extension FileSystemError {
+    init(_ error: any Error) {
+        self = (error as? FileSystemError) ?? .io
+    }
+}

@@ -1,0 +1,113 @@
+import CFuse
+import Foundation
+import Glibc
+import LocalCAS
+
+/// One FUSE mount of a ``LazyFileSystem``: creates the session, mounts it, runs libfuse's
+/// multi-threaded loop on its own threads, and unmounts.
+///
+/// SIGINT, SIGTERM and SIGHUP end the loop and unmount cleanly (libfuse's signal handlers),
+/// as does `fusermount3 -u MOUNTPOINT` or ``unmount()``.
+public final class FuseMount: @unchecked Sendable {
+    // @unchecked: `session` is set in init and only used by `run` (once) and `unmount`, which
+    // libfuse allows from another thread.
+    public let mountpoint: String
+    private let adapter: FuseAdapter
+    private let session: OpaquePointer
+
+    /// Creates the session and mounts it at `mountpoint`.
+    /// - Parameter allowOther: let users other than the mounting one see the tree.
+    public init(fs: LazyFileSystem, mountpoint: String, allowOther: Bool = false) throws(CASError) {
+        self.mountpoint = mountpoint
+        adapter = FuseAdapter(fs: fs)
+        var options = "ro,default_permissions,fsname=lazycas:\(fs.root.hash.prefix(12)),subtype=lazycas"
+        if allowOther { options += ",allow_other" }
+        // fuse_args wants strdup'd argv with a nil terminator; fuse_opt_free_args frees only
+        // what libfuse itself allocated, so free ours afterwards.
+        var argv: [UnsafeMutablePointer<CChar>?] = ["lazycas", "-o", options].map { $0.withCString { strdup($0) } } + [nil]
+        defer { argv.forEach { free($0) } }
+        var args = argv.withUnsafeMutableBufferPointer { buffer in
+            fuse_args(argc: Int32(buffer.count - 1), argv: buffer.baseAddress, allocated: 0)
+        }
+        var ops = FuseOperations.make()
+        let userdata = Unmanaged.passUnretained(adapter).toOpaque()
+        guard let session = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata) else {
+            throw CASError(.io, "cannot create a FUSE session (is /dev/fuse available?)")
+        }
+        fuse_opt_free_args(&args)
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            fuse_session_destroy(session)
+            throw CASError(.io, "cannot mount FUSE at \(mountpoint) (is it an existing, empty, unmounted directory?)")
+        }
+        self.session = session
+    }
+
+    /// Serves requests until unmounted or signalled; then unmounts and frees the session.
+    public func run(threads: UInt32 = 16, handleSignals: Bool = true) {
+        if handleSignals { fuse_set_signal_handlers(session) }
+        _ = cfuse_session_loop_mt(session, threads)
+        if handleSignals { fuse_remove_signal_handlers(session) }
+        fuse_session_unmount(session)
+        // Opens waiting on a fetch reply from Tasks; freeing the session under them would be a
+        // use after free. Give them a moment, and if one is still stuck (a silent remote),
+        // leave the session allocated: the process is about to end anyway.
+        for _ in 0..<100 where adapter.pendingReplies.withLock({ $0 }) > 0 {
+            usleep(20_000)
+        }
+        if adapter.pendingReplies.withLock({ $0 }) == 0 { fuse_session_destroy(session) }
+    }
+
+    /// Ends ``run(threads:handleSignals:)`` from another thread.
+    public func unmount() {
+        fuse_session_exit(session)
+        // exit alone does not wake a loop blocked reading /dev/fuse; the unmount does.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
+        process.arguments = ["-u", "-z", mountpoint]
+        process.standardError = FileHandle.nullDevice
+        try? process.run()
+        process.waitUntilExit()
+    }
+}
+
+/// Mountpoint checks shared by the CLI and tests.
+public enum Mountpoint {
+    /// Clears a mount left behind by a killed process ("Transport endpoint is not connected").
+    /// - Returns: true if a stale mount was found and cleared.
+    @discardableResult
+    public static func clearStale(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) != 0, errno == ENOTCONN else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
+        process.arguments = ["-u", "-z", path]
+        try? process.run()
+        process.waitUntilExit()
+        return true
+    }
+
+    /// Whether something is mounted at `path` (its device differs from its parent's).
+    public static func isMounted(_ path: String) -> Bool {
+        var st = stat(), parent = stat()
+        guard stat(path, &st) == 0, stat(path + "/..", &parent) == 0 else { return errno == ENOTCONN }
+        return st.st_dev != parent.st_dev
+    }
+
+    /// Checks `path` can be mounted on: an existing, empty, unmounted directory.
+    public static func validate(_ path: String) throws(CASError) {
+        clearStale(path)
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw CASError(.invalidArgument, "mountpoint \(path) does not exist")
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw CASError(.invalidArgument, "mountpoint \(path) is not a directory")
+        }
+        if isMounted(path) {
+            throw CASError(.invalidArgument, "mountpoint \(path) is busy: something is mounted there (lazycas umount \(path))")
+        }
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty {
+            throw CASError(.invalidArgument, "mountpoint \(path) is not empty")
+        }
+    }
+}

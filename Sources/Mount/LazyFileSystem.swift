@@ -1,0 +1,141 @@
+import Foundation
+import Glibc
+import LocalCAS
+import Logging
+import RemoteCAS
+import Synchronization
+
+/// A read-only view of one tree in the partial local CAS, as a filesystem: inodes, lookups,
+/// listings and attributes come from local Directory nodes only; a file's blob is fetched on
+/// its first open and then served from the local CAS. Knows nothing of FUSE.
+///
+/// Thread safety: all methods may be called concurrently from FUSE threads and tasks.
+public final class LazyFileSystem: Sendable {
+    public let root: Digest
+    public let store: LocalContentStore
+    /// Fetches missing blobs; nil for an offline mount (reads of missing blobs fail with EIO).
+    public let fetcher: BlobFetcher?
+    public let inodes: InodeTable
+    public let stats: MountStats
+    let listings: DirectoryListingCache
+    let prefetch: SiblingPrefetch
+    private let logger = Logger(label: "lazycas.mount")
+
+    public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats) {
+        self.root = root
+        self.store = store
+        self.fetcher = fetcher
+        self.stats = stats
+        inodes = InodeTable(root: root)
+        listings = DirectoryListingCache(tree: LocalTree(store: store))
+        prefetch = SiblingPrefetch()
+    }
+
+    // MARK: Metadata (local only, never blocks on the network)
+
+    func node(_ inode: UInt64) throws(FileSystemError) -> Node {
+        guard let node = inodes.node(inode) else { throw .notFound }
+        return node
+    }
+
+    func listing(_ inode: UInt64) throws(FileSystemError) -> DirectoryListing {
+        guard case .directory(let digest) = try node(inode) else { throw .notDirectory }
+        do {
+            return try listings.listing(digest)
+        } catch {
+            logger.error("cannot read Directory \(digest) of inode \(inode): \(error)")
+            throw .io
+        }
+    }
+
+    /// Looks up `name` in directory `parent`; the returned inode carries one kernel reference.
+    public func lookup(parent: UInt64, name: String) throws(FileSystemError) -> NodeAttributes {
+        guard let child = try listing(parent).child(named: name) else { throw .notFound }
+        let inode = inodes.lookup(parent: parent, name: name, node: child.node)
+        return try attributes(inode, child.node)
+    }
+
+    public func attributes(_ inode: UInt64) throws(FileSystemError) -> NodeAttributes {
+        try attributes(inode, try node(inode))
+    }
+
+    func attributes(_ inode: UInt64, _ node: Node) throws(FileSystemError) -> NodeAttributes {
+        switch node {
+        case .directory:
+            let subdirs = try listing(inode).subdirectoryCount
+            return NodeAttributes(inode: inode, kind: .directory, permissions: 0o555, size: 4096,
+                                  linkCount: UInt32(2 + subdirs))
+        case .file(let digest, let executable):
+            return NodeAttributes(inode: inode, kind: .file, permissions: executable ? 0o555 : 0o444,
+                                  size: digest.sizeBytes, linkCount: 1)
+        case .symlink(let target):
+            return NodeAttributes(inode: inode, kind: .symlink, permissions: 0o777,
+                                  size: Int64(target.utf8.count), linkCount: 1)
+        }
+    }
+
+    public func readlink(_ inode: UInt64) throws(FileSystemError) -> String {
+        guard case .symlink(let target) = try node(inode) else { throw .notSymlink }
+        return target
+    }
+
+    /// The extended attributes every node has.
+    public static let digestAttribute = "user.reapi.digest"
+
+    public func extendedAttribute(_ inode: UInt64, name: String) throws(FileSystemError) -> String {
+        guard name == Self.digestAttribute, let digest = try node(inode).digest else { throw .noAttribute }
+        return digest.description
+    }
+
+    public func extendedAttributeNames(_ inode: UInt64) throws(FileSystemError) -> [String] {
+        try node(inode).digest == nil ? [] : [Self.digestAttribute]
+    }
+
+    // MARK: Content
+
+    /// Opens the local blob of a file if it is present: the fast path, no network.
+    /// - Returns: a file descriptor the caller closes, or nil if the blob must be fetched first.
+    public func openLocal(_ inode: UInt64) throws(FileSystemError) -> Int32? {
+        guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
+        guard store.contains(digest), let fd = try? store.openForReading(digest) else { return nil }
+        stats.update { $0.opens += 1; $0.hits += 1 }
+        prefetch.recordLocalOpen(parent: inodes.parent(inode) ?? InodeTable.rootInode)
+        return fd
+    }
+
+    /// Fetches the blob of a file (with small cold siblings in the same batch when that has
+    /// been paying off in this directory), verifies and stores it, and opens it.
+    public func openFetching(_ inode: UInt64) async throws(FileSystemError) -> Int32 {
+        guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
+        guard let fetcher else {
+            logger.error("blob \(digest) of inode \(inode) is not local and the mount has no remote")
+            stats.update { $0.errors += 1 }
+            throw .io
+        }
+        let parent = inodes.parent(inode) ?? InodeTable.rootInode
+        var batch = [digest]
+        if let siblings = try? listing(parent) {
+            batch += prefetch.siblings(of: digest, in: siblings, parent: parent, store: store)
+        }
+        let before = fetcher.client.connection.counters.snapshot
+        do {
+            try await fetcher.fetch(batch)
+        } catch {
+            // Siblings are a bonus; only our own blob matters.
+            if !store.contains(digest) {
+                logger.error("cannot fetch blob \(digest) (inode \(inode)): \(error)")
+                stats.update { $0.errors += 1 }
+                throw .io
+            }
+        }
+        let after = fetcher.client.connection.counters.snapshot
+        stats.update {
+            $0.opens += 1
+            $0.misses += 1
+            $0.blobsFetched += after.blobsReceived - before.blobsReceived
+            $0.bytesFetched += after.bytesReceived - before.bytesReceived
+        }
+        guard let fd = try? store.openForReading(digest) else { throw .io }
+        return fd
+    }
+}

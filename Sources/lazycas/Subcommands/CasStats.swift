@@ -1,0 +1,24 @@
+import ArgumentParser
+import LocalCAS
+
+/// `lazycas cas stats`: what the running mounts fetched.
+struct CasStats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show what the running mounts fetched: blobs, bytes, hits, misses, errors."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try global.loadConfig()
+        let mounts = MountStatsFile.readAll(directory: global.resolvedCacheDir(config) + "/mounts")
+        guard !mounts.isEmpty else {
+            print("no running mounts")
+            return
+        }
+        for m in mounts {
+            print("\(m.mountpoint) (pid \(m.pid), root \(m.root)): opens \(m.opens), hits \(m.hits), misses \(m.misses), fetched \(m.blobsFetched) blobs \(formatBytes(m.bytesFetched)), errors \(m.errors)")
+        }
+    }
+}

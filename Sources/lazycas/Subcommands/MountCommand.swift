@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import LocalCAS
+import Mount
+import RemoteCAS
+
+/// `lazycas mount TREE DIR`: a lazy, read-only FUSE view of a tree.
+struct MountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Mount a tree read-only; file content is fetched on first read.",
+        discussion: """
+            Only the tree's Directory nodes are needed: missing ones are fetched first (GetTree). \
+            ls, stat and find never touch the network; a file's blob is fetched, verified and \
+            cached the first time it is opened. By default the mount runs in the background and \
+            the command returns once the tree is there; unmount with `lazycas umount DIR`. With \
+            --foreground it stays attached, and Ctrl-C or SIGTERM unmount it cleanly.
+            """
+    )
+
+    @Argument(help: "HASH/SIZE of the root Directory, or a ref.")
+    var tree: String
+
+    @Argument(help: "An existing, empty directory to mount on.")
+    var mountpoint: String
+
+    @Flag(name: .long, help: "Stay in the foreground until unmounted.")
+    var foreground = false
+
+    @Flag(name: .long, help: "Also fetch every missing blob in the background, largest first.")
+    var prefetch = false
+
+    @Flag(name: .long, help: "Let other users see the mount (needs user_allow_other for non-root).")
+    var allowOther = false
+
+    @Flag(name: .customLong("daemon-child"), help: .hidden)
+    var daemonChild = false
+
+    @OptionGroup var remote: RemoteOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let context = try CommandContext(global: global, remote: remote)
+        let root = try context.resolveTree(tree)
+        let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
+        if !daemonChild { try Mountpoint.validate(path) }
+        let missing = try LocalTree(store: context.store).missingDirectories(under: root)
+        if !missing.isEmpty {
+            guard context.remote != nil else {
+                throw CASError(.notFound, "Directory nodes of \(root) are not local and no remote is configured (pass --remote)")
+            }
+            Terminal.note("fetching the Directory nodes of \(root)…")
+            let fetched = try await context.withRemote(for: "mount") { try await TreeFetcher(fetcher: $0).fetchTree(root) }
+            Terminal.note("fetched \(fetched) Directory nodes")
+        }
+        if foreground || daemonChild {
+            try await serve(root: root, at: path, context: context)
+        } else {
+            try startDaemon(at: path, context: context)
+        }
+    }
+
+    /// Re-runs this command as a detached child with `--daemon-child` and returns once the
+    /// tree is mounted (or the child has failed).
+    private func startDaemon(at path: String, context: CommandContext) throws {
+        let logs = context.store.root + "/mounts"
+        try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let logPath = "\(logs)/mount-\(getpid()).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        child.arguments = Array(CommandLine.arguments.dropFirst()) + ["--daemon-child"]
+        child.standardInput = FileHandle.nullDevice
+        child.standardOutput = log
+        child.standardError = log
+        try child.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if Mountpoint.isMounted(path) {
+                Terminal.note("mounted at \(path) (pid \(child.processIdentifier), log \(logPath))")
+                return
+            }
+            if !child.isRunning {
+                let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                throw CASError(.io, "mount failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            usleep(20_000)
+        }
+        child.terminate()
+        throw CASError(.io, "mount did not come up within 30 s (log \(logPath))")
+    }
+
+    /// Mounts and serves until unmounted or signalled.
+    private func serve(root: Digest, at path: String, context: CommandContext) async throws {
+        if daemonChild { setsid() }
+        let stats = MountStats(mountpoint: path, root: root.description)
+        let connection = try context.remote.map { try RemoteConnection($0) }
+        let fetcher = connection.map { BlobFetcher(client: CASClient(connection: $0), store: context.store) }
+        let fs = LazyFileSystem(root: root, store: context.store, fetcher: fetcher, stats: stats)
+        let mount = try FuseMount(fs: fs, mountpoint: path, allowOther: allowOther)
+        let statsFile = MountStatsFile(directory: context.store.root + "/mounts", stats: stats)
+        let reporter = Task { await statsFile.keepWriting() }
+        var prefetchTask: Task<Void, Never>?
+        if prefetch, let fetcher {
+            prefetchTask = Task { await Self.prefetchAll(root: root, fetcher: fetcher) }
+        }
+        // The FUSE loop blocks its threads; keep it off Swift's cooperative pool.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                mount.run()
+                done.resume()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        prefetchTask?.cancel()
+        reporter.cancel()
+        statsFile.remove()
+        await connection?.close()
+    }
+
+    /// Fetches every missing file blob of the tree, largest first.
+    static func prefetchAll(root: Digest, fetcher: BlobFetcher) async {
+        var blobs = Set<Digest>()
+        try? LocalTree(store: fetcher.store).forEachFile(under: root) { _, f in blobs.insert(f.digest) }
+        let missing = fetcher.store.missing(blobs.sorted { $0.sizeBytes > $1.sizeBytes })
+        try? await fetcher.fetch(missing)
+    }
+}
+
+/// `lazycas umount DIR`.
+struct UmountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "umount",
+        abstract: "Unmount a lazycas mount (the background process then exits)."
+    )
+
+    @Argument(help: "The mountpoint.")
+    var mountpoint: String
+
+    func run() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
+        process.arguments = ["-u", mountpoint]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CASError(.invalidArgument, "cannot unmount \(mountpoint): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}

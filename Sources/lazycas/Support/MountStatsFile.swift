@@ -1,0 +1,42 @@
+import Foundation
+import Glibc
+import Mount
+
+/// A running mount's stats as `CACHE/mounts/PID.json`, rewritten four times a second, read by
+/// `lazycas cas stats`.
+struct MountStatsFile: Sendable {
+    let directory: String
+    let stats: MountStats
+
+    var path: String { "\(directory)/\(getpid()).json" }
+
+    func write() {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard let data = try? JSONEncoder().encode(stats.snapshot) else { return }
+        let tmp = path + ".tmp"
+        if FileManager.default.createFile(atPath: tmp, contents: data) { rename(tmp, path) }
+    }
+
+    func keepWriting() async {
+        while !Task.isCancelled {
+            write()
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    func remove() { unlink(path) }
+
+    /// Stats of every mount still running that uses the cache `directory` belongs to.
+    static func readAll(directory: String) -> [MountStatsSnapshot] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)"),
+                  let s = try? JSONDecoder().decode(MountStatsSnapshot.self, from: data) else { return nil }
+            guard kill(s.pid, 0) == 0 else {
+                unlink("\(directory)/\(name)")
+                return nil
+            }
+            return s
+        }
+    }
+}

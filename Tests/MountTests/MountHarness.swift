@@ -1,0 +1,100 @@
+import Foundation
+import Glibc
+import LocalCAS
+import Mount
+import RemoteCAS
+import TestSupport
+
+/// FUSE tests need /dev/fuse and fusermount3; in CI their absence is a failure.
+let fuseTestsEnabled = TestEnvironment.isCI
+    || (access("/dev/fuse", R_OK | W_OK) == 0 && access("/bin/fusermount3", X_OK) == 0)
+
+/// Runs blocking filesystem calls on a thread of their own: a read of a cold file waits for a
+/// fetch that runs on Swift's cooperative pool, which must not be the thread that waits.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// A tree uploaded to a real buildbox-casd and mounted in-process from a fresh local cache that
+/// holds only its Directory nodes.
+final class MountedTree: @unchecked Sendable {
+    let casd: BuildboxCASD
+    let dir: TemporaryDirectory
+    let source: String
+    let root: Digest
+    let store: LocalContentStore
+    let connection: RemoteConnection
+    let fs: LazyFileSystem
+    let mount: FuseMount
+    let path: String
+    private var loop: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// - Parameters:
+    ///   - populate: writes the source tree.
+    ///   - remote: where the mount fetches from (default: the casd itself).
+    init(populate: (inout TreeFixture) -> Void, casd existing: BuildboxCASD? = nil,
+         remote: ((BuildboxCASD) async throws -> String)? = nil, callTimeout: Duration = .seconds(10)) async throws {
+        if let existing { casd = existing } else { casd = try await BuildboxCASD() }
+        dir = TemporaryDirectory("mount-test")
+        var fixture = TreeFixture(root: dir.sub("src"))
+        populate(&fixture)
+        source = fixture.root
+        let uploadStore = try LocalContentStore(root: dir.sub("upload"))
+        let tree = try TreeImporter(store: uploadStore, storeFiles: false).importDirectory(at: source)
+        root = tree.root
+        var blobs: [Digest: BlobSource] = tree.directories.mapValues { .data($0) }
+        for (d, p) in tree.files { blobs[d] = .file(p) }
+        let casdConfig = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: casd.url))
+        try await RemoteConnection.with(casdConfig) { c in
+            _ = try await Uploader(client: CASClient(connection: c), store: uploadStore).upload(blobs)
+        }
+        store = try LocalContentStore(root: dir.sub("cache"))
+        let url = try await remote?(casd) ?? casd.url
+        connection = try RemoteConnection(RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: url), callTimeout: callTimeout, maxAttempts: 2))
+        let fetcher = BlobFetcher(client: CASClient(connection: connection), store: store)
+        let store = self.store, root = self.root
+        try await RemoteConnection.with(casdConfig) { c in
+            try await TreeFetcher(fetcher: BlobFetcher(client: CASClient(connection: c), store: store)).fetchTree(root)
+        }
+        fs = LazyFileSystem(root: root, store: store, fetcher: fetcher, stats: MountStats(mountpoint: "", root: root.description))
+        path = dir.sub("mnt")
+        mount = try FuseMount(fs: fs, mountpoint: path)
+        let mount = self.mount, finished = self.finished
+        let thread = Thread {
+            mount.run(handleSignals: false)
+            finished.signal()
+        }
+        thread.start()
+        loop = thread
+    }
+
+    /// Blobs received from the remote so far.
+    var blobsFetched: Int { connection.counters.snapshot.blobsReceived }
+    var fetchCalls: Int { connection.counters.snapshot["BatchReadBlobs"] + connection.counters.snapshot["Read"] }
+
+    func unmount() async {
+        mount.unmount()
+        _ = finished.wait(timeout: .now() + 10)
+        await connection.close()
+    }
+}
+
+/// Reads a whole file with plain POSIX calls; throws the errno on failure.
+struct Errno: Error, Equatable { let code: Int32 }
+
+func readFile(_ path: String) throws -> Data {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw Errno(code: errno) }
+    defer { close(fd) }
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 17)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n < 0 { throw Errno(code: errno) }
+        if n == 0 { return data }
+        data.append(contentsOf: buffer[0..<n])
+    }
+}

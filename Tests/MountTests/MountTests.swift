@@ -1,0 +1,177 @@
+import CFuse
+import Foundation
+import Glibc
+import LocalCAS
+import Mount
+import TestSupport
+import Testing
+
+/// Real FUSE mounts of trees held by a real buildbox-casd.
+@Suite(.enabled(if: fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
+struct MountTests {
+    static func sampleTree(_ t: inout TreeFixture) {
+        t.populate(files: 300, largeFiles: [5_000_000])
+        t.write("same1", Data("duplicate content\n".utf8))
+        t.write("d1/same2", Data("duplicate content\n".utf8))
+        t.write("empty-file", Data())
+        t.file("bin/tool", size: 5000, executable: true)
+        t.symlink("bin/link", to: "tool")
+        t.symlink("abs", to: "/etc/passwd")
+        t.directory("empty-dir")
+    }
+
+    /// Every entry of a tree, relative path → (type, permission bits, size, symlink target).
+    static func walk(_ root: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        let fm = FileManager.default
+        let enumerator = fm.enumerator(atPath: root)!
+        while let rel = enumerator.nextObject() as? String {
+            var st = stat()
+            guard lstat(root + "/" + rel, &st) == 0 else { throw Errno(code: errno) }
+            let type = st.st_mode & S_IFMT
+            switch type {
+            case S_IFDIR: result[rel] = "dir"
+            case S_IFLNK: result[rel] = "link " + (try fm.destinationOfSymbolicLink(atPath: root + "/" + rel))
+            default: result[rel] = "file x=\(st.st_mode & S_IXUSR != 0) size=\(st.st_size)"
+            }
+        }
+        return result
+    }
+
+    @Test func metadataIsLocalAndContentIsFetchedOnceOnRead() async throws {
+        let m = try await MountedTree(populate: Self.sampleTree)
+        // find and stat of every entry: identical to the source, and nothing fetched.
+        let (mounted, source) = try await offPool { (try Self.walk(m.path), try Self.walk(m.source)) }
+        #expect(mounted == source)
+        #expect(mounted.count > 300)
+        #expect(m.fetchCalls == 0, "metadata must not touch the network")
+
+        // Every file reads back byte for byte.
+        let files = source.filter { $0.value.hasPrefix("file") }.keys.sorted()
+        let mismatches = try await offPool {
+            try files.filter { try readFile(m.path + "/" + $0) != readFile(m.source + "/" + $0) }
+        }
+        #expect(mismatches.isEmpty)
+        // Each distinct non-empty blob came over exactly once (siblings ride in shared batches).
+        var distinct = Set<Digest>()
+        for f in files { distinct.insert(Digest(data: try readFile(m.source + "/" + f))) }
+        distinct.remove(.empty)
+        #expect(m.blobsFetched == distinct.count)
+        // Read again: all local, nothing more fetched.
+        let before = m.fetchCalls
+        _ = try await offPool { try files.map { try readFile(m.path + "/" + $0).count } }
+        #expect(m.fetchCalls == before)
+        await m.unmount()
+        #expect(!Mountpoint.isMounted(m.path))
+    }
+
+    @Test func xattrsReadlinkAndWritesRefused() async throws {
+        let m = try await MountedTree(populate: Self.sampleTree)
+        let digest = Digest(data: Data("duplicate content\n".utf8))
+        let (value, link, mkdirErr, openErr) = try await offPool { () -> (String, String, Int32, Int32) in
+            var buffer = [CChar](repeating: 0, count: 256)
+            let n = getxattr(m.path + "/same1", "user.reapi.digest", &buffer, 255)
+            let value = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: m.path + "/bin/link")) ?? ""
+            let mk = mkdir(m.path + "/new", 0o755) == 0 ? 0 : errno
+            let fd = open(m.path + "/same1", O_WRONLY)
+            let op = fd >= 0 ? 0 : errno
+            return (value, link, mk, op)
+        }
+        #expect(value == digest.description)
+        #expect(link == "tool")
+        #expect(mkdirErr == EROFS)
+        #expect(openErr == EROFS)
+        var rootBuffer = [CChar](repeating: 0, count: 256)
+        let n = getxattr(m.path, "user.reapi.digest", &rootBuffer, 255)
+        #expect(String(decoding: rootBuffer[0..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self) == m.root.description)
+        await m.unmount()
+    }
+
+    @Test func sixtyFourReadersOfOneColdFileCauseOneFetch() async throws {
+        let m = try await MountedTree(populate: { $0.file("hot.bin", size: 2_000_000) })
+        let path = m.path + "/hot.bin"
+        let expected = try readFile(m.source + "/hot.bin")
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<64 { group.addTask { try await offPool { try readFile(path) == expected } } }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.count == 64 && results.allSatisfy { $0 })
+        #expect(m.fetchCalls == 1)
+        #expect(m.blobsFetched == 1)
+        await m.unmount()
+    }
+
+    @Test func aDeepPathAndAWideDirectoryList() async throws {
+        let m = try await MountedTree(populate: { t in
+            t.write(Array(repeating: "d", count: 100).joined(separator: "/") + "/leaf", Data("deep\n".utf8))
+            for i in 0..<20_000 { t.write("wide/e\(i)", Data()) }
+        })
+        let (leaf, wide) = try await offPool { () -> (Data, [String]) in
+            let leaf = try readFile(m.path + "/" + Array(repeating: "d", count: 100).joined(separator: "/") + "/leaf")
+            return (leaf, try FileManager.default.contentsOfDirectory(atPath: m.path + "/wide"))
+        }
+        #expect(leaf == Data("deep\n".utf8))
+        #expect(wide.count == 20_000)
+        #expect(Set(wide) == Set((0..<20_000).map { "e\($0)" }))
+        await m.unmount()
+    }
+}
+
+/// Faults between the mount and the remote.
+@Suite(.enabled(if: fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
+struct MountFaultTests {
+    @Test func aCorruptBlobIsEIONotWrongBytes() async throws {
+        let box = ProxyBox()
+        let m = try await MountedTree(populate: { $0.file("f", size: 10_000); $0.file("big", size: 5_000_000) },
+                                      remote: { casd in try await box.start(casd) })
+        box.proxy!.setFaults { $0.corruptReads = true }
+        let (small, big) = try await offPool {
+            ((try? readFile(m.path + "/f")) == nil ? Errno(code: EIO) : nil,
+             (try? readFile(m.path + "/big")) == nil ? Errno(code: EIO) : nil)
+        }
+        #expect(small != nil && big != nil, "corrupt content must not be served")
+        let errs = try await offPool { () -> (Int32, Int32) in
+            let a = open(m.path + "/f", O_RDONLY); let ea = errno; if a >= 0 { close(a) }
+            let b = open(m.path + "/big", O_RDONLY); let eb = errno; if b >= 0 { close(b) }
+            return (a >= 0 ? 0 : ea, b >= 0 ? 0 : eb)
+        }
+        #expect(errs == (EIO, EIO))
+        #expect(!m.store.contains(Digest(data: try readFile(m.source + "/f"))))
+        // The mount stays up and recovers when the remote does.
+        box.proxy!.setFaults { $0.corruptReads = false }
+        let ok = try await offPool { try readFile(m.path + "/f") == readFile(m.source + "/f") }
+        #expect(ok)
+        await m.unmount()
+        await box.proxy!.stop()
+    }
+
+    @Test func aRemoteThatIsDownIsEIOUntilItIsBack() async throws {
+        let box = ProxyBox()
+        let m = try await MountedTree(populate: { $0.file("f", size: 10_000) },
+                                      remote: { casd in try await box.start(casd) }, callTimeout: .seconds(3))
+        box.proxy!.setFaults { $0.failNext = ["BatchReadBlobs": 1000] }
+        let started = ContinuousClock.now
+        let failed = try await offPool { () -> Int32 in
+            let fd = open(m.path + "/f", O_RDONLY); let e = errno; if fd >= 0 { close(fd) }
+            return fd >= 0 ? 0 : e
+        }
+        #expect(failed == EIO)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        box.proxy!.setFaults { $0.failNext = [:] }
+        let ok = try await offPool { try readFile(m.path + "/f") == readFile(m.source + "/f") }
+        #expect(ok, "the next read retries and succeeds")
+        await m.unmount()
+        await box.proxy!.stop()
+    }
+}
+
+/// Holds the proxy a test creates inside ``MountedTree``'s setup.
+final class ProxyBox: @unchecked Sendable {
+    var proxy: FaultInjectingProxy?
+    func start(_ casd: BuildboxCASD) async throws -> String {
+        let p = try await FaultInjectingProxy(upstreamPort: casd.port)
+        proxy = p
+        return p.url
+    }
+}
