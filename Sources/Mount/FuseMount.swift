@@ -6,8 +6,10 @@ import LocalCAS
 /// One FUSE mount of a ``LazyFileSystem``: creates the session, mounts it, runs libfuse's
 /// multi-threaded loop on its own threads, and unmounts.
 ///
-/// SIGINT, SIGTERM and SIGHUP end the loop and unmount cleanly (libfuse's signal handlers),
-/// as does `fusermount3 -u MOUNTPOINT` or ``unmount()``.
+/// `fusermount3 -u MOUNTPOINT` or ``unmount()`` end the loop; ``unmountOnSignals()`` makes
+/// SIGINT, SIGTERM and SIGHUP do the same. (libfuse's own signal handlers are not used: its
+/// loop threads block signals, so a signal lands on some other thread and the loop, asleep in
+/// `sem_wait`, never notices.)
 public final class FuseMount: @unchecked Sendable {
     // @unchecked: `session` is set in init and only used by `run` (once) and `unmount`, which
     // libfuse allows from another thread.
@@ -43,10 +45,8 @@ public final class FuseMount: @unchecked Sendable {
     }
 
     /// Serves requests until unmounted or signalled; then unmounts and frees the session.
-    public func run(threads: UInt32 = 16, handleSignals: Bool = true) {
-        if handleSignals { fuse_set_signal_handlers(session) }
+    public func run(threads: UInt32 = 16) {
         _ = cfuse_session_loop_mt(session, threads)
-        if handleSignals { fuse_remove_signal_handlers(session) }
         fuse_session_unmount(session)
         // Opens waiting on a fetch reply from Tasks; freeing the session under them would be a
         // use after free. Give them a moment, and if one is still stuck (a silent remote),
@@ -57,7 +57,19 @@ public final class FuseMount: @unchecked Sendable {
         if adapter.pendingReplies.withLock({ $0 }) == 0 { fuse_session_destroy(session) }
     }
 
-    /// Ends ``run(threads:handleSignals:)`` from another thread.
+    /// Unmounts on SIGINT, SIGTERM or SIGHUP (which no longer kill the process). Call before
+    /// mounting, so no signal can leave a stale mount behind.
+    public static func unmountOnSignals(_ mount: @escaping @Sendable () -> FuseMount?) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM, SIGHUP].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { mount()?.unmount() }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Ends ``run(threads:)`` from another thread.
     public func unmount() {
         fuse_session_exit(session)
         // exit alone does not wake a loop blocked reading /dev/fuse; the unmount does.

@@ -64,7 +64,7 @@ final class MountedTree: @unchecked Sendable {
         mount = try FuseMount(fs: fs, mountpoint: path)
         let mount = self.mount, finished = self.finished
         let thread = Thread {
-            mount.run(handleSignals: false)
+            mount.run()
             finished.signal()
         }
         thread.start()

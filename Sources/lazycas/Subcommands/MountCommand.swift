@@ -4,6 +4,7 @@ import Glibc
 import LocalCAS
 import Mount
 import RemoteCAS
+import Synchronization
 
 /// `lazycas mount TREE DIR`: a lazy, read-only FUSE view of a tree.
 struct MountCommand: AsyncParsableCommand {
@@ -99,7 +100,10 @@ struct MountCommand: AsyncParsableCommand {
         let connection = try context.remote.map { try RemoteConnection($0) }
         let fetcher = connection.map { BlobFetcher(client: CASClient(connection: $0), store: context.store) }
         let fs = LazyFileSystem(root: root, store: context.store, fetcher: fetcher, stats: stats)
+        let slot = MountSlot()
+        let signalSources = FuseMount.unmountOnSignals { slot.mount }
         let mount = try FuseMount(fs: fs, mountpoint: path, allowOther: allowOther)
+        slot.mount = mount
         let statsFile = MountStatsFile(directory: context.store.root + "/mounts", stats: stats)
         let reporter = Task { await statsFile.keepWriting() }
         var prefetchTask: Task<Void, Never>?
@@ -115,6 +119,7 @@ struct MountCommand: AsyncParsableCommand {
             thread.stackSize = 1 << 20
             thread.start()
         }
+        signalSources.forEach { $0.cancel() }
         prefetchTask?.cancel()
         reporter.cancel()
         statsFile.remove()
@@ -127,6 +132,15 @@ struct MountCommand: AsyncParsableCommand {
         try? LocalTree(store: fetcher.store).forEachFile(under: root) { _, f in blobs.insert(f.digest) }
         let missing = fetcher.store.missing(blobs.sorted { $0.sizeBytes > $1.sizeBytes })
         try? await fetcher.fetch(missing)
+    }
+}
+
+/// The mount a signal should end, once it exists.
+final class MountSlot: Sendable {
+    private let value = Mutex<FuseMount?>(nil)
+    var mount: FuseMount? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 
