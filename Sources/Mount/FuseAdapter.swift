@@ -14,8 +14,22 @@ final class FuseAdapter: Sendable {
     /// Kernel caches of entries and attributes never expire: the tree is immutable.
     static let timeout: Double = 365 * 24 * 3600
     private let logger = Logger(label: "lazycas.fuse")
-    /// Replies still to be sent from Tasks; the session must outlive them.
-    let pendingReplies = Mutex(0)
+    /// Opens waiting for a fetch, by ticket. Whoever removes a request from here replies to
+    /// it: the Task when its fetch ends, or ``failPending()`` at unmount; never both.
+    private let pending = Mutex<(next: UInt64, requests: [UInt64: FuseRequest])>((0, [:]))
+
+    /// Requests still waiting for a reply from a Task.
+    var pendingCount: Int { pending.withLock { $0.requests.count } }
+
+    /// Answers every open still waiting for a fetch with EIO, so a lazy unmount is not held up
+    /// by readers blocked in the kernel on a slow remote.
+    func failPending() {
+        let requests = pending.withLock { p -> [FuseRequest] in
+            defer { p.requests.removeAll() }
+            return Array(p.requests.values)
+        }
+        for r in requests { fuse_reply_err(r.raw, EIO) }
+    }
 
     init(fs: LazyFileSystem) {
         self.fs = fs
@@ -100,11 +114,21 @@ final class FuseAdapter: Sendable {
         let request = FuseRequest(raw: req!)
         let info = FileInfoCopy(value: fi.pointee)
         let fs = self.fs
-        pendingReplies.withLock { $0 += 1 }
+        let ticket = pending.withLock { p -> UInt64 in
+            p.next += 1
+            p.requests[p.next] = request
+            return p.next
+        }
         Task {
-            defer { self.pendingReplies.withLock { $0 -= 1 } }
-            do {
-                let fd = try await fs.openFetching(UInt64(ino))
+            let result: Result<Int32, FileSystemError>
+            do { result = .success(try await fs.openFetching(UInt64(ino))) } catch { result = .failure(FileSystemError(error)) }
+            guard let request = self.pending.withLock({ $0.requests.removeValue(forKey: ticket) }) else {
+                // Already answered at unmount.
+                if case .success(let fd) = result { close(fd) }
+                return
+            }
+            switch result {
+            case .success(let fd):
                 var copy = info.value
                 copy.fh = UInt64(fd)
                 cfuse_set_keep_cache(&copy)
@@ -112,8 +136,8 @@ final class FuseAdapter: Sendable {
                     // The open was interrupted: nobody will release this descriptor.
                     close(fd)
                 }
-            } catch {
-                fuse_reply_err(request.raw, FileSystemError(error).errno)
+            case .failure(let error):
+                fuse_reply_err(request.raw, error.errno)
             }
         }
     }

@@ -48,13 +48,10 @@ public final class FuseMount: @unchecked Sendable {
     public func run(threads: UInt32 = 16) {
         _ = cfuse_session_loop_mt(session, threads)
         fuse_session_unmount(session)
-        // Opens waiting on a fetch reply from Tasks; freeing the session under them would be a
-        // use after free. Give them a moment, and if one is still stuck (a silent remote),
-        // leave the session allocated: the process is about to end anyway.
-        for _ in 0..<100 where adapter.pendingReplies.withLock({ $0 }) > 0 {
-            usleep(20_000)
-        }
-        if adapter.pendingReplies.withLock({ $0 }) == 0 { fuse_session_destroy(session) }
+        // Opens still waiting on a fetch are answered now, so no Task replies into a freed
+        // session later.
+        adapter.failPending()
+        fuse_session_destroy(session)
     }
 
     /// Unmounts on SIGINT, SIGTERM or SIGHUP (which no longer kill the process). Call before
@@ -79,6 +76,8 @@ public final class FuseMount: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try? process.run()
         process.waitUntilExit()
+        // Readers blocked on a fetch keep a lazily unmounted connection alive: answer them.
+        adapter.failPending()
     }
 }
 

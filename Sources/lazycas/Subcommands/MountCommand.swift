@@ -123,7 +123,10 @@ struct MountCommand: AsyncParsableCommand {
         prefetchTask?.cancel()
         reporter.cancel()
         statsFile.remove()
-        await connection?.close()
+        // The tree is unmounted. Fetches still in flight (a slow remote) have no reader left;
+        // do not wait out their deadlines. The CAS stays consistent: a blob being written is
+        // only a temp file until verified and renamed.
+        Foundation.exit(0)
     }
 
     /// Fetches every missing file blob of the tree, largest first.
