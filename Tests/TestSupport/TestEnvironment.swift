@@ -20,6 +20,7 @@ public enum TestEnvironment {
     }
 
     public static var casdPath: String { toolsDir + "/buildbox/buildbox-casd" }
+    public static var buildboxFusePath: String { toolsDir + "/buildbox/buildbox-fuse" }
 
     /// True when buildbox-casd can run, or when we are in CI (so the test runs and fails loudly).
     public static var casdTestsEnabled: Bool {
