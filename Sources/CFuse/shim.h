@@ -38,4 +38,10 @@ static inline void cfuse_set_keep_cache(struct fuse_file_info *fi) {
     fi->keep_cache = 1;
 }
 
+/// For directories: the listing never changes, so the kernel may cache readdir results.
+static inline void cfuse_set_cache_readdir(struct fuse_file_info *fi) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+}
+
 #endif

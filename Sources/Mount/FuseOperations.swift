@@ -35,7 +35,7 @@ enum FuseOperations {
         ops.read = { req, _, size, offset, fi in FuseAdapter.from(req).read(req, size, offset, fi!) }
         ops.release = { req, _, fi in FuseAdapter.from(req).release(req, fi!) }
         ops.opendir = { req, _, fi in
-            cfuse_set_keep_cache(fi!)
+            cfuse_set_cache_readdir(fi!)
             fuse_reply_open(req, fi)
         }
         ops.releasedir = { req, _, _ in fuse_reply_err(req, 0) }

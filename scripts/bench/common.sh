@@ -1,0 +1,54 @@
+# Shared by the benchmarks: installs and builds (release), makes a scratch folder, and gives
+# helpers to time things and start buildbox-casd. Source it; it sets ROOT, LAZYCAS, BB, WORK.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+scripts/setup.sh
+swift build -c release --product lazycas 2>&1 | tail -1
+LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
+BB="$ROOT/.tools/buildbox"
+WORK="$(mktemp -d /tmp/lazycas-bench.XXXXXX)"
+PIDS=()
+bench_cleanup() {
+  for m in "$WORK"/mnt-*; do fusermount3 -u -z "$m" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap bench_cleanup EXIT
+
+now() { date +%s.%N; }
+calc() { awk "BEGIN { print $* }"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# start_casd NAME [ARGS…]: a fresh buildbox-casd with its own cache; sets PORT.
+start_casd() {
+  local name=$1; shift
+  PORT=$(free_port)
+  "$BB/buildbox-casd" --bind="127.0.0.1:$PORT" "$@" "$WORK/$name" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$PORT"
+}
+
+# make_tree DIR FILES: FILES files of 1-64 KiB (log-uniform) in nested directories, plus three
+# 10 MiB files under large/ and a 10 MiB probe file.
+make_tree() {
+  echo "generating $2 files…" >&2
+  python3 - "$1" "$2" <<'PY'
+import math, os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(7)
+for i in range(n):
+    d = os.path.join(root, f"d{i % 20}", f"e{i % 97}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}"), "wb") as f:
+        f.write(rng.randbytes(int(math.exp(rng.uniform(math.log(1024), math.log(65536))))))
+os.makedirs(os.path.join(root, "large"), exist_ok=True)
+for i in range(3):
+    with open(os.path.join(root, "large", f"big{i}"), "wb") as f:
+        f.write(rng.randbytes(10 << 20))
+with open(os.path.join(root, "probe"), "wb") as f:
+    f.write(rng.randbytes(10 << 20))
+PY
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Benchmark: the same tree behind buildbox-casd on loopback, read through a lazycas mount,
+# a buildbox-fuse mount and the native directory, side by side in one run. Prints one table
+# with each figure's ratio to native. Not a test: times are noisy, compare ratios.
+#   scripts/bench/mount.sh [FILES]        (default 10,000 files of 1-64 KiB + 3×10 MiB + a 10 MiB probe)
+FILES="${1:-10000}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+start_casd casd
+REMOTE="grpc://127.0.0.1:$PORT"
+make_tree "$WORK/src" "$FILES"
+DIGEST=$("$LAZYCAS" cas put "$WORK/src" --remote "$REMOTE" --cache-dir "$WORK/uploader" 2>/dev/null)
+N=$(find "$WORK/src" -type f | wc -l)
+MIB=$(du -sm --apparent-size "$WORK/src" | cut -f1)
+
+# mount TOOL NAME: a fresh mount with an empty cache; sets MNT and MPID.
+mount_tool() {
+  local tool=$1 name=$2
+  MNT="$WORK/mnt-$name"; mkdir -p "$MNT"
+  case $tool in
+    native) MPID=""; MNT="$WORK/src" ;;
+    lazycas)
+      "$LAZYCAS" mount "$DIGEST" "$MNT" --foreground --remote "$REMOTE" --cache-dir "$WORK/cache-$name" 2>"$WORK/$name.log" &
+      MPID=$! ;;
+    buildbox-fuse)
+      "$BB/buildbox-fuse" --local="$WORK/cache-$name" --remote="http://127.0.0.1:$PORT" --input-digest-value="$DIGEST" "$MNT" >"$WORK/$name.log" 2>&1 &
+      MPID=$! ;;
+  esac
+  [ -n "$MPID" ] && PIDS+=("$MPID")
+  if [ "$tool" != native ]; then
+    for _ in $(seq 2000); do ls "$MNT/large" >/dev/null 2>&1 && break; sleep 0.005; done
+  fi
+}
+unmount_tool() {
+  [ -z "$MPID" ] && return 0
+  RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status" 2>/dev/null || echo 0)
+  fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
+  for _ in $(seq 200); do kill -0 "$MPID" 2>/dev/null || break; sleep 0.05; done
+  kill "$MPID" 2>/dev/null || true
+}
+timed() { local t0; t0=$(now); "$@" >/dev/null 2>&1; calc "$(now) - $t0"; }
+read_all_serial() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
+read_all_parallel() { find "$1" -type f -print0 | xargs -0 -P 8 -n 64 cat > /dev/null; }
+stat_all() { find "$1" -type f -print0 | xargs -0 stat -c %s > /dev/null; }
+first_byte() { head -c 1 "$1" > /dev/null; }
+
+declare -A R
+for tool in native lazycas buildbox-fuse; do
+  echo "measuring $tool…" >&2
+  drop_caches
+  t0=$(now); mount_tool $tool a; ls "$MNT" >/dev/null; R[$tool,listable]=$(calc "$(now) - $t0")
+  R[$tool,find_cold]=$(timed sh -c "find '$MNT' | wc -l")
+  R[$tool,find_warm]=$(timed sh -c "find '$MNT' | wc -l")
+  unmount_tool; drop_caches
+  mount_tool $tool b
+  R[$tool,stat]=$(timed stat_all "$MNT")
+  R[$tool,read_serial]=$(timed read_all_serial "$MNT")
+  R[$tool,reread]=$(timed read_all_serial "$MNT")
+  unmount_tool; drop_caches
+  mount_tool $tool c
+  R[$tool,read_parallel]=$(timed read_all_parallel "$MNT")
+  unmount_tool; drop_caches
+  mount_tool $tool d
+  R[$tool,first_byte]=$(timed first_byte "$MNT/probe")
+  R[$tool,probe_whole]=$(timed cat "$MNT/probe")
+  R[$tool,rss]=$(calc "${RSS_KB:-0} / 1024")
+  find "$MNT" -type f -print0 | xargs -0 cat > /dev/null
+  unmount_tool
+  R[$tool,rss]=$(calc "${RSS_KB:-0} / 1024")
+done
+
+echo
+echo "$N files, $MIB MiB, buildbox-casd on loopback, $(nproc) cores (native: page cache dropped if permitted)"
+printf "| %-30s | %9s | %9s | %9s | %8s | %8s |\n" "measure" "native" "lazycas" "bb-fuse" "lazy/nat" "bb/nat"
+printf "|%s|\n" "--------------------------------|-----------|-----------|-----------|----------|---------"
+for m in listable find_cold find_warm stat read_serial read_parallel reread first_byte probe_whole; do
+  n=${R[native,$m]}; l=${R[lazycas,$m]}; b=${R[buildbox-fuse,$m]}
+  printf "| %-30s | %8.3fs | %8.3fs | %8.3fs | %7.1f× | %7.1f× |\n" "$m" "$n" "$l" "$b" "$(calc "$l / ($n + 0.0005)")" "$(calc "$b / ($n + 0.0005)")"
+done
+printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS after reading all" "-" "${R[lazycas,rss]}" "${R[buildbox-fuse,rss]}"
