@@ -2,7 +2,7 @@
 # The main job, end to end, on one fresh machine: start a real REAPI CAS (buildbox-casd) on
 # loopback, put a sample tree into it, bring only its Directory nodes into a fresh partial
 # cache, list it with the server stopped, then cat one file after restarting the server —
-# fetching exactly that one blob.
+# fetching exactly that one blob; then mount the tree and run a program from it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -64,4 +64,15 @@ after=$(find "$WORK/cache/objects" -type f | wc -l)
 echo "blobs fetched by cat: $((after - before))"
 "$LAZYCAS" ref set demo/sample "$ROOT_DIGEST" --cache-dir "$WORK/cache"
 "$LAZYCAS" ref list --cache-dir "$WORK/cache"
+
+echo "== lazycas mount: the tree as a read-only filesystem; content fetched on first read"
+mkdir -p "$WORK/mnt"
+"$LAZYCAS" mount demo/sample "$WORK/mnt" --remote "$REMOTE" --cache-dir "$WORK/cache"
+echo "files visible: $(find "$WORK/mnt" -type f | wc -l)"
+ls -l "$WORK/mnt/bin"
+"$WORK/mnt/bin/busybox" echo "busybox runs straight from the mount"
+getfattr -n user.reapi.digest "$WORK/mnt/README" 2>/dev/null | grep digest || true
+sleep 0.5
+"$LAZYCAS" cas stats --cache-dir "$WORK/cache"
+"$LAZYCAS" umount "$WORK/mnt"
 echo "== demo done"
