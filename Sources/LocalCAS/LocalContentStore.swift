@@ -113,8 +113,9 @@ public final class LocalContentStore: Sendable {
     public func put(_ data: Data, expecting expected: Digest) throws(CASError) {
         if contains(expected) && expected.sizeBytes > 0 {
             // Still verify: a caller handing us wrong bytes must hear about it.
-            guard Digest(data: data) == expected else {
-                throw CASError(.corrupt, "blob does not match its digest \(expected): got \(Digest(data: data))")
+            let actual = Digest(data: data)
+            guard actual == expected else {
+                throw CASError(.corrupt, "blob does not match its digest \(expected): got \(actual)")
             }
             return
         }

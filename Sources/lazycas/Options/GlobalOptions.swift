@@ -13,7 +13,7 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log what lazycas does (to stderr).")
     var verbose = false
 
-    /// The config file, loaded once per process.
+    /// Loads the config file: `--config`, else `~/.config/lazycas/config.yaml` if it exists.
     func loadConfig() throws(CASError) -> ConfigFile {
         try ConfigFile.load(explicitPath: config.map(expandingTilde))
     }
