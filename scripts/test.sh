@@ -7,4 +7,14 @@ cd "$ROOT"
 scripts/setup.sh
 export LAZYCAS_TOOLS="$ROOT/.tools"
 swift build --build-tests
-swift test --skip-build "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line for CI. (XCTest, which we do not use, reports "Executed 0 tests".)
+total=$(grep -oE 'Test run with [0-9]+ test' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+failed=$(grep -cE '✘ Test .* failed after' "$log" || true)
+echo "tests: $((total - failed)) passed, $failed failed"
+exit "$status"
