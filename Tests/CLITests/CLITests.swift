@@ -233,7 +233,7 @@ struct CLISecurityTests {
 }
 
 /// `lazycas mount` and `umount` as a user runs them.
-@Suite(.enabled(if: TestEnvironment.casdTestsEnabled && (TestEnvironment.isCI || access("/dev/fuse", R_OK) == 0)), .serialized)
+@Suite(.enabled(if: TestEnvironment.casdTestsEnabled && TestEnvironment.fuseTestsEnabled), .serialized)
 struct CLIMountTests {
     let cli = CLI()
 

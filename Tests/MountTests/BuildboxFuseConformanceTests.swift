@@ -7,7 +7,7 @@ import Testing
 
 /// buildbox-fuse is the reference: for the same tree, listings and file contents through both
 /// mounts must be identical. A conformance test, not a speed test.
-@Suite(.enabled(if: fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
+@Suite(.enabled(if: TestEnvironment.fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
 struct BuildboxFuseConformanceTests {
     @Test func listingsAndContentsMatchBuildboxFuse() async throws {
         let ours = try await MountedTree(populate: MountTests.sampleTree)

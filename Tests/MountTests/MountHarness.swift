@@ -5,10 +5,6 @@ import Mount
 import RemoteCAS
 import TestSupport
 
-/// FUSE tests need /dev/fuse and fusermount3; in CI their absence is a failure.
-let fuseTestsEnabled = TestEnvironment.isCI
-    || (access("/dev/fuse", R_OK | W_OK) == 0 && access("/bin/fusermount3", X_OK) == 0)
-
 /// Runs blocking filesystem calls on a thread of their own: a read of a cold file waits for a
 /// fetch that runs on Swift's cooperative pool, which must not be the thread that waits.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Real FUSE mounts of trees held by a real buildbox-casd.
-@Suite(.enabled(if: fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
+@Suite(.enabled(if: TestEnvironment.fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
 struct MountTests {
     static func sampleTree(_ t: inout TreeFixture) {
         t.populate(files: 300, largeFiles: [5_000_000])
@@ -119,7 +119,7 @@ struct MountTests {
 }
 
 /// Faults between the mount and the remote.
-@Suite(.enabled(if: fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
+@Suite(.enabled(if: TestEnvironment.fuseTestsEnabled && TestEnvironment.casdTestsEnabled), .serialized)
 struct MountFaultTests {
     @Test func aCorruptBlobIsEIONotWrongBytes() async throws {
         let box = ProxyBox()

@@ -27,6 +27,11 @@ public enum TestEnvironment {
         isCI || access(casdPath, X_OK) == 0
     }
 
+    /// True when FUSE mounts can be made (/dev/fuse and fusermount3), or when we are in CI.
+    public static var fuseTestsEnabled: Bool {
+        isCI || (access("/dev/fuse", R_OK | W_OK) == 0 && access("/bin/fusermount3", X_OK) == 0)
+    }
+
     /// The `lazycas` executable built next to the test bundle.
     public static var lazycasBinary: String {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0])
