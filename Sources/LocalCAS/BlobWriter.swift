@@ -16,7 +16,7 @@ public final class BlobWriter {
     init(store: LocalContentStore, expecting expected: Digest?) throws(CASError) {
         self.store = store
         self.expected = expected
-        tmpPath = "\(store.tmpDir)/blob.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+        tmpPath = store.temporaryPath()
         fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw CASError(.io, "cannot create a temp file in \(store.tmpDir): \(String(cString: strerror(errno)))")
@@ -63,13 +63,7 @@ public final class BlobWriter {
         if let expected, actual != expected {
             throw CASError(.corrupt, "blob does not match its digest: expected \(expected), got \(actual)")
         }
-        fchmodat(AT_FDCWD, tmpPath, 0o444, 0)
-        let final = store.path(of: actual)
-        let dir = String(final[..<final.lastIndex(of: "/")!])
-        try LocalContentStore.makeDirectory(dir)
-        guard rename(tmpPath, final) == 0 else {
-            throw CASError(.io, "cannot move blob \(actual) into place: \(String(cString: strerror(errno)))")
-        }
+        try store.publish(temporary: tmpPath, as: actual)
         fd = -2
         return actual
     }

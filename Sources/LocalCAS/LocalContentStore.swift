@@ -49,6 +49,22 @@ public final class LocalContentStore: Sendable {
         }
     }
 
+    /// A fresh, unused path in the store's temp directory.
+    func temporaryPath() -> String {
+        "\(tmpDir)/blob.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    /// Makes the verified temp file at `path` visible as blob `digest`: read-only, then renamed
+    /// into place atomically. The caller has checked that the content matches `digest`.
+    func publish(temporary path: String, as digest: Digest) throws(CASError) {
+        fchmodat(AT_FDCWD, path, 0o444, 0)
+        let final = self.path(of: digest)
+        try Self.makeDirectory(String(final[..<final.lastIndex(of: "/")!]))
+        guard rename(path, final) == 0 else {
+            throw CASError(.io, "cannot move blob \(digest) into place: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// The path where the blob with `digest` lives (whether or not it is present).
     public func path(of digest: Digest) -> String {
         let h = digest.hash

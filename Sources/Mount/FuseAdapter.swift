@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import LocalCAS
 import Logging
+import RemoteCAS
 import Synchronization
 
 /// The FUSE low-level front end of a ``LazyFileSystem``: C callbacks that decode requests, ask
@@ -17,6 +18,26 @@ final class FuseAdapter: Sendable {
     /// Opens waiting for a fetch, by ticket. Whoever removes a request from here replies to
     /// it: the Task when its fetch ends, or ``failPending()`` at unmount; never both.
     private let pending = Mutex<(next: UInt64, requests: [UInt64: FuseRequest])>((0, [:]))
+
+    /// Files open while their blob streams in, by file handle. The handle of a file whose blob
+    /// is local is its descriptor; stream handles have ``streamHandleBit`` set.
+    private let streams = Mutex<(next: UInt64, open: [UInt64: BlobStream])>((0, [:]))
+    static let streamHandleBit: UInt64 = 1 << 62
+
+    /// Parks `req` until a Task replies to it; returns the ticket to claim it with.
+    private func park(_ req: fuse_req_t?) -> UInt64 {
+        let request = FuseRequest(raw: req!)
+        return pending.withLock { p -> UInt64 in
+            p.next += 1
+            p.requests[p.next] = request
+            return p.next
+        }
+    }
+
+    /// Claims a parked request; nil if ``failPending()`` already answered it.
+    private func claim(_ ticket: UInt64) -> FuseRequest? {
+        pending.withLock { $0.requests.removeValue(forKey: ticket) }
+    }
 
     /// Requests still waiting for a reply from a Task.
     var pendingCount: Int { pending.withLock { $0.requests.count } }
@@ -107,22 +128,27 @@ final class FuseAdapter: Sendable {
                 fuse_reply_open(req, fi)
                 return
             }
+            if let stream = try fs.openStreaming(UInt64(ino)) {
+                // No keep_cache: pages read before the blob is verified must not outlive this open.
+                fi.pointee.fh = streams.withLock { s in
+                    s.next += 1
+                    s.open[s.next | Self.streamHandleBit] = stream
+                    return s.next | Self.streamHandleBit
+                }
+                if fuse_reply_open(req, fi) != 0 { streams.withLock { _ = $0.open.removeValue(forKey: fi.pointee.fh) } }
+                return
+            }
         } catch {
             fuse_reply_err(req, error.errno)
             return
         }
-        let request = FuseRequest(raw: req!)
         let info = FileInfoCopy(value: fi.pointee)
         let fs = self.fs
-        let ticket = pending.withLock { p -> UInt64 in
-            p.next += 1
-            p.requests[p.next] = request
-            return p.next
-        }
+        let ticket = park(req)
         Task {
             let result: Result<Int32, FileSystemError>
             do { result = .success(try await fs.openFetching(UInt64(ino))) } catch { result = .failure(FileSystemError(error)) }
-            guard let request = self.pending.withLock({ $0.requests.removeValue(forKey: ticket) }) else {
+            guard let request = self.claim(ticket) else {
                 // Already answered at unmount.
                 if case .success(let fd) = result { close(fd) }
                 return
@@ -143,12 +169,49 @@ final class FuseAdapter: Sendable {
     }
 
     func read(_ req: fuse_req_t?, _ size: Int, _ offset: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>) {
-        let result = cfuse_reply_fd(req, Int32(truncatingIfNeeded: fi.pointee.fh), size, offset)
+        let handle = fi.pointee.fh
+        guard handle & Self.streamHandleBit != 0 else {
+            reply(req, fd: Int32(truncatingIfNeeded: handle), size: size, offset: offset)
+            return
+        }
+        guard let stream = streams.withLock({ $0.open[handle] }) else {
+            fuse_reply_err(req, EBADF)
+            return
+        }
+        do {
+            if try stream.hasArrived(offset: Int64(offset), count: Int64(size)) {
+                reply(req, fd: stream.fd, size: size, offset: offset)
+                return
+            }
+        } catch {
+            fuse_reply_err(req, EIO)
+            return
+        }
+        let ticket = park(req)
+        Task {
+            let arrived: Bool
+            do { try await stream.wait(offset: Int64(offset), count: Int64(size)); arrived = true } catch { arrived = false }
+            guard let request = self.claim(ticket) else { return }
+            if arrived {
+                self.reply(request.raw, fd: stream.fd, size: size, offset: offset)
+            } else {
+                fuse_reply_err(request.raw, EIO)
+            }
+        }
+    }
+
+    private func reply(_ req: fuse_req_t?, fd: Int32, size: Int, offset: off_t) {
+        let result = cfuse_reply_fd(req, fd, size, offset)
         if result != 0 { logger.debug("read reply failed: \(result)") }
     }
 
     func release(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>) {
-        close(Int32(truncatingIfNeeded: fi.pointee.fh))
+        let handle = fi.pointee.fh
+        if handle & Self.streamHandleBit != 0 {
+            streams.withLock { _ = $0.open.removeValue(forKey: handle) }
+        } else {
+            close(Int32(truncatingIfNeeded: handle))
+        }
         fuse_reply_err(req, 0)
     }
 

@@ -92,6 +92,19 @@ public final class InodeTable: Sendable {
         if underflow { logger.error("forget of unknown inode \(inode) (count \(count)): lookup counts are off") }
     }
 
+    /// The path of `inode` from the mount's root ("/" for the root), for messages.
+    public func path(_ inode: UInt64) -> String {
+        state.withLock { s in
+            var names: [String] = []
+            var current = inode
+            while current != Self.rootInode, let entry = s.entries[current], names.count < 4096 {
+                names.append(entry.name)
+                current = entry.parent
+            }
+            return "/" + names.reversed().joined(separator: "/")
+        }
+    }
+
     /// Number of inodes the kernel holds (for tests and stats).
     public var count: Int { state.withLock { $0.entries.count } }
 }

@@ -103,12 +103,48 @@ public final class LazyFileSystem: Sendable {
         return fd
     }
 
+    /// Files at least this large are served while they stream in (``openStreaming(_:)``);
+    /// smaller ones are fetched whole before the open returns.
+    public static let streamingThreshold: Int64 = 1 << 20
+
+    /// For a large file whose blob is not local: the stream bringing it in, readable as it
+    /// arrives, so the first bytes are served about one round trip after the open.
+    /// - Returns: nil when the file should be opened with ``openFetching(_:)`` instead (it is
+    ///   small, offline, or already coming in a batch).
+    public func openStreaming(_ inode: UInt64) throws(FileSystemError) -> BlobStream? {
+        guard case .file(let digest, _) = try node(inode), digest.sizeBytes >= Self.streamingThreshold,
+              let fetcher else { return nil }
+        let found: (stream: BlobStream, started: Bool)?
+        do {
+            found = try fetcher.stream(digest)
+        } catch {
+            logger.error("\(inodes.path(inode)): cannot start fetching blob \(digest): \(error)")
+            stats.update { $0.errors += 1 }
+            throw .io
+        }
+        guard let found else { return nil }
+        stats.update { $0.opens += 1; $0.misses += 1 }
+        if found.started {
+            let path = inodes.path(inode)
+            Task { [stats, logger] in
+                do {
+                    try await found.stream.complete()
+                    stats.update { $0.blobsFetched += 1; $0.bytesFetched += digest.sizeBytes }
+                } catch {
+                    logger.error("\(path): cannot fetch blob \(digest): \(error)")
+                    stats.update { $0.errors += 1 }
+                }
+            }
+        }
+        return found.stream
+    }
+
     /// Fetches the blob of a file (with small cold siblings in the same batch when that has
     /// been paying off in this directory), verifies and stores it, and opens it.
     public func openFetching(_ inode: UInt64) async throws(FileSystemError) -> Int32 {
         guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
         guard let fetcher else {
-            logger.error("blob \(digest) of inode \(inode) is not local and the mount has no remote")
+            logger.error("\(inodes.path(inode)): blob \(digest) is not local and the mount has no remote")
             stats.update { $0.errors += 1 }
             throw .io
         }
@@ -123,7 +159,7 @@ public final class LazyFileSystem: Sendable {
         } catch {
             // Siblings are a bonus; only our own blob matters.
             if !store.contains(digest) {
-                logger.error("cannot fetch blob \(digest) (inode \(inode)): \(error)")
+                logger.error("\(inodes.path(inode)): cannot fetch blob \(digest): \(error)")
                 stats.update { $0.errors += 1 }
                 throw .io
             }

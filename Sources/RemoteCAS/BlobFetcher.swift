@@ -7,16 +7,21 @@ import Synchronization
 /// asker waits on that one transfer.
 ///
 /// Small blobs asked for together go in BatchReadBlobs calls up to the server's limit; blobs
-/// over the limit stream by ByteStream Read into a ``BlobWriter`` (hashed as they arrive, made
-/// visible only when complete and verified). A failed fetch leaves nothing behind, so the next
-/// request tries again.
+/// over the limit come as a ``BlobStream`` of ranged ByteStream reads, made visible only when
+/// complete and verified. A failed fetch leaves nothing behind, so the next request tries again.
 ///
 /// Thread safety: all methods may be called concurrently. `inflight` is the only mutable state.
 public final class BlobFetcher: Sendable {
     public let client: CASClient
     public let store: LocalContentStore
-    /// INVARIANT: a digest has an entry exactly while a transfer that will store it is running.
-    private let inflight = Mutex<[Digest: Task<Void, any Error>]>([:])
+    private let inflight = Mutex(Inflight())
+
+    /// INVARIANT: a digest is in `tasks` exactly while a transfer that will store it is running,
+    /// and in `streams` while that transfer is a stream others may read from as it arrives.
+    private struct Inflight {
+        var tasks: [Digest: Task<Void, any Error>] = [:]
+        var streams: [Digest: BlobStream] = [:]
+    }
 
     public init(client: CASClient, store: LocalContentStore) {
         self.client = client
@@ -37,15 +42,15 @@ public final class BlobFetcher: Sendable {
         inflight.withLock { map in
             var mine: [Digest] = []
             for d in missing {
-                if let running = map[d] { waits.append(running) } else { mine.append(d) }
+                if let running = map.tasks[d] { waits.append(running) } else { mine.append(d) }
             }
             guard !mine.isEmpty else { return }
             let batch = mine
             let task = Task { @Sendable [self] in
-                defer { inflight.withLock { map in for d in batch { map[d] = nil } } }
+                defer { inflight.withLock { map in for d in batch { map.tasks[d] = nil } } }
                 try await transfer(batch)
             }
-            for d in mine { map[d] = task }
+            for d in mine { map.tasks[d] = task }
             waits.append(task)
         }
         var firstError: (any Error)?
@@ -79,27 +84,40 @@ public final class BlobFetcher: Sendable {
         }
     }
 
-    /// Streams one blob into the store; the writer verifies it before it becomes visible.
+    /// A stream of a missing blob that can be read while it arrives: the running one if there
+    /// is one, else a new one (`started` is then true). Nil if the blob is local, or is already
+    /// coming some other way (in a batch): ``fetch(_:)`` waits for it then.
+    public func stream(_ digest: Digest) throws(CASError) -> (stream: BlobStream, started: Bool)? {
+        guard !store.contains(digest) else { return nil }
+        let found: Result<(stream: BlobStream, started: Bool)?, CASError> = inflight.withLock { map in
+            if let running = map.streams[digest] { return .success((running, false)) }
+            if map.tasks[digest] != nil { return .success(nil) }
+            let stream: BlobStream
+            do throws(CASError) { stream = try makeStream(digest) } catch { return .failure(error) }
+            map.streams[digest] = stream
+            map.tasks[digest] = Task { @Sendable [self] in
+                defer { inflight.withLock { $0.tasks[digest] = nil; $0.streams[digest] = nil } }
+                try await stream.complete()
+            }
+            return .success((stream, true))
+        }
+        return try found.get()
+    }
+
+    private func makeStream(_ digest: Digest) throws(CASError) -> BlobStream {
+        try BlobStream(digest: digest, client: client, store: store,
+                       parallelChunks: max(1, client.connection.configuration.maxConcurrentTransfers / 4))
+    }
+
+    /// Streams one blob of a transfer into the store, open to readers while it arrives.
     private func stream(_ digest: Digest) async throws {
-        let writer = try store.makeWriter(expecting: digest)
-        let box = WriterBox(writer)
+        let stream = try makeStream(digest)
+        inflight.withLock { $0.streams[digest] = stream }
+        defer { inflight.withLock { _ = $0.streams.removeValue(forKey: digest) } }
         do {
-            try await client.read(digest) { chunk in try box.write(chunk) }
-            try box.commit()
+            try await stream.complete()
         } catch {
-            box.abort()
             throw CASError.wrapping(error, "reading blob \(digest) from \(client.connection.configuration.endpoint)", default: .remote)
         }
     }
-}
-
-/// Lets the ByteStream callback, which must be `@Sendable`, append to a ``BlobWriter``.
-/// `@unchecked` is safe: gRPC delivers one stream's messages in order from one task, and the
-/// owner touches the writer only after the stream has ended.
-final class WriterBox: @unchecked Sendable {
-    private let writer: BlobWriter
-    init(_ writer: BlobWriter) { self.writer = writer }
-    func write(_ data: Data) throws { try writer.write(data) }
-    func commit() throws { try writer.commit() }
-    func abort() { writer.abort() }
 }

@@ -1,0 +1,232 @@
+import Foundation
+import LocalCAS
+import Synchronization
+
+/// One large blob coming in by ranged ByteStream reads (`read_offset`/`read_limit`), readable
+/// while it arrives.
+///
+/// The blob is cut into chunks; a few are read at once, in order, and a reader asking for a
+/// range whose chunk has not started yet starts it at once, so a reader that seeks to the end
+/// does not wait for the beginning. Each chunk's bytes are written at their offset into a
+/// ``PartialBlob`` as the messages arrive, so ``wait(offset:count:)`` returns as soon as the
+/// bytes a reader asked for are on disk, typically one round trip after the first request.
+/// When every chunk is in, the whole blob is hashed; only a verified blob becomes visible in
+/// the local CAS. A chunk that fails is resumed from where it stopped a few times before the
+/// whole stream fails; then every reader gets the error and nothing is stored.
+///
+/// Bytes handed out before the final check have not been verified. So that no reader finishes
+/// a corrupt blob without noticing, a range that ends at the blob's end is released only after
+/// the check: a corrupt blob can show early readers wrong bytes, but their read of the end
+/// fails, it is never stored, and every read after the check fails too.
+///
+/// Thread safety: all methods may be called concurrently; `state` is the only mutable state.
+public final class BlobStream: Sendable {
+    public let digest: Digest
+    let blob: PartialBlob
+    let chunkSize: Int64
+    let parallelChunks: Int
+    private let client: CASClient
+    private let state: Mutex<State>
+
+    struct Waiter {
+        let start: Int64
+        let end: Int64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    struct State {
+        /// Bytes that have arrived contiguously from the start of each chunk.
+        var received: [Int64]
+        var started: [Bool]
+        var running = 0
+        var waiters: [Waiter] = []
+        var outcome: Result<Void, CASError>?
+        var completion: [CheckedContinuation<Void, any Error>] = []
+    }
+
+    /// Attempts per chunk, each resuming where the previous one stopped.
+    static let attemptsPerChunk = 3
+
+    init(digest: Digest, client: CASClient, store: LocalContentStore,
+         chunkSize: Int64 = 8 << 20, parallelChunks: Int = 4) throws(CASError) {
+        self.digest = digest
+        self.client = client
+        self.chunkSize = chunkSize
+        self.parallelChunks = max(1, parallelChunks)
+        blob = try PartialBlob(store: store, digest: digest)
+        precondition(digest.sizeBytes > 0, "the empty blob is never fetched")
+        let chunks = Int((digest.sizeBytes + chunkSize - 1) / chunkSize)
+        state = Mutex(State(received: Array(repeating: 0, count: chunks),
+                            started: Array(repeating: false, count: chunks)))
+    }
+
+    /// A descriptor of the blob's bytes: read a range from it once ``wait(offset:count:)`` has
+    /// returned for that range. Valid as long as this stream is referenced.
+    public var fd: Int32 { blob.fd }
+
+    /// Whether the blob arrived whole and verified.
+    public var isComplete: Bool {
+        state.withLock { if case .success = $0.outcome { true } else { false } }
+    }
+
+    /// Waits for the transfer to end (starting it if needed): returns when the blob is
+    /// verified and stored, or throws why it could not be.
+    public func complete() async throws(CASError) {
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let now = state.withLock { s -> Result<Void, CASError>? in
+                    if let outcome = s.outcome { return outcome }
+                    s.completion.append(c)
+                    return nil
+                }
+                if let now { c.resume(with: now) } else { startChunks(demanded: nil) }
+            }
+        } catch {
+            throw CASError.wrapping(error, "streaming blob \(digest)", default: .remote)
+        }
+    }
+
+    /// Whether bytes `offset ..< offset + count` (clipped to the blob) can be read from ``fd`` now.
+    /// - Throws: the stream's error if it failed.
+    public func hasArrived(offset: Int64, count: Int64) throws(CASError) -> Bool {
+        let start = max(0, min(offset, digest.sizeBytes))
+        let end = max(start, min(offset + count, digest.sizeBytes))
+        return try state.withLock { s throws(CASError) -> Bool in
+            if case .failure(let error) = s.outcome { throw error }
+            return s.outcome != nil || (end < digest.sizeBytes && covered(start, end, s.received))
+        }
+    }
+
+    /// Returns once bytes `offset ..< offset + count` (clipped to the blob) have arrived, or,
+    /// for a range that reaches the end of the blob, once the whole blob has been verified.
+    /// - Throws: the stream's error if it failed, now or while waiting.
+    public func wait(offset: Int64, count: Int64) async throws(CASError) {
+        let start = max(0, min(offset, digest.sizeBytes))
+        let end = max(start, min(offset + count, digest.sizeBytes))
+        if end == digest.sizeBytes {
+            startChunks(demanded: Int((end - 1) / chunkSize))
+            try await complete()
+            return
+        }
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let ready = state.withLock { s -> Result<Void, CASError>? in
+                    if case .failure(let error) = s.outcome { return .failure(error) }
+                    if s.outcome != nil || covered(start, end, s.received) { return .success(()) }
+                    s.waiters.append(Waiter(start: start, end: end, continuation: c))
+                    return nil
+                }
+                if let ready { c.resume(with: ready) } else { startChunks(demanded: Int(start / chunkSize)) }
+            }
+        } catch {
+            throw CASError.wrapping(error, "streaming blob \(digest)", default: .remote)
+        }
+    }
+
+    private func chunkRange(_ index: Int) -> (start: Int64, length: Int64) {
+        let start = Int64(index) * chunkSize
+        return (start, min(chunkSize, digest.sizeBytes - start))
+    }
+
+    private func covered(_ start: Int64, _ end: Int64, _ received: [Int64]) -> Bool {
+        guard end > start else { return true }
+        for index in Int(start / chunkSize)...Int((end - 1) / chunkSize) {
+            let chunk = chunkRange(index)
+            if chunk.start + received[index] < min(end, chunk.start + chunk.length) { return false }
+        }
+        return true
+    }
+
+    /// Starts chunks: the demanded one whatever the limit, then the next ones in order while
+    /// fewer than `parallelChunks` are running.
+    private func startChunks(demanded: Int?) {
+        let toStart = state.withLock { s -> [Int] in
+            guard s.outcome == nil else { return [] }
+            var picked: [Int] = []
+            if let demanded, demanded < s.started.count, !s.started[demanded] {
+                picked.append(demanded)
+            }
+            var next = 0
+            while s.running + picked.count < parallelChunks, next < s.started.count {
+                if !s.started[next] && !picked.contains(next) { picked.append(next) }
+                next += 1
+            }
+            for i in picked { s.started[i] = true }
+            s.running += picked.count
+            return picked
+        }
+        for index in toStart {
+            Task { await self.runChunk(index) }
+        }
+    }
+
+    private func runChunk(_ index: Int) async {
+        let chunk = chunkRange(index)
+        var lastError: CASError?
+        for _ in 0..<Self.attemptsPerChunk {
+            let have = state.withLock { $0.received[index] }
+            if have >= chunk.length { break }
+            do {
+                try await client.read(digest, offset: chunk.start + have, limit: chunk.length - have) { data in
+                    try self.arrived(data, chunk: index)
+                }
+                lastError = nil
+            } catch {
+                lastError = error
+                if error.code == .corrupt { break }
+            }
+        }
+        let have = state.withLock { $0.received[index] }
+        if have < chunk.length {
+            finish(.failure(lastError ?? CASError(.remote, "the server sent \(have) of \(chunk.length) bytes of range \(chunk.start)+\(chunk.length)")))
+            return
+        }
+        let allDone = state.withLock { s -> Bool in
+            s.running -= 1
+            return s.received.indices.allSatisfy { s.received[$0] >= chunkRange($0).length }
+        }
+        if allDone {
+            do {
+                try blob.commit()
+                finish(.success(()))
+            } catch {
+                finish(.failure(error))
+            }
+        } else {
+            startChunks(demanded: nil)
+        }
+    }
+
+    /// Stores one message of chunk `index` and wakes the readers it satisfies.
+    private func arrived(_ data: Data, chunk index: Int) throws(CASError) {
+        let chunk = chunkRange(index)
+        let offset = chunk.start + state.withLock { $0.received[index] }
+        guard offset + Int64(data.count) <= chunk.start + chunk.length else {
+            throw CASError(.corrupt, "the server sent more than the \(chunk.length) bytes asked for at offset \(chunk.start) of blob \(digest)")
+        }
+        try blob.write(data, at: offset)
+        let ready = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
+            s.received[index] += Int64(data.count)
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            s.waiters.removeAll { w in
+                guard covered(w.start, w.end, s.received) else { return false }
+                ready.append(w.continuation)
+                return true
+            }
+            return ready
+        }
+        for c in ready { c.resume() }
+    }
+
+    private func finish(_ outcome: Result<Void, CASError>) {
+        let (waiters, completion) = state.withLock { s -> ([Waiter], [CheckedContinuation<Void, any Error>]) in
+            guard s.outcome == nil else { return ([], []) }
+            s.outcome = outcome
+            defer { s.waiters = []; s.completion = [] }
+            return (s.waiters, s.completion)
+        }
+        if case .failure = outcome { blob.abort() }
+        for w in waiters { w.continuation.resume(with: outcome) }
+        for c in completion { c.resume(with: outcome) }
+    }
+}
