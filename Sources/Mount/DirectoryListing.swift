@@ -31,6 +31,12 @@ public struct DirectoryListing: Sendable {
     public func child(named name: String) -> Child? {
         index[name].map { children[$0] }
     }
+
+    /// The children that come after `name` in readdir order (all of them if it is absent).
+    func children(after name: String) -> ArraySlice<Child> {
+        guard let i = index[name] else { return children[...] }
+        return children[(i + 1)...]
+    }
 }
 
 /// Parsed listings by Directory digest, so each node is read and validated once.

@@ -92,17 +92,23 @@ public final class InodeTable: Sendable {
         if underflow { logger.error("forget of unknown inode \(inode) (count \(count)): lookup counts are off") }
     }
 
-    /// The path of `inode` from the mount's root ("/" for the root), for messages.
-    public func path(_ inode: UInt64) -> String {
+    /// The directories above `inode`, innermost first, each with the name of the entry below it
+    /// on the way down: `[(parent, name of inode), (grandparent, name of parent), …]`.
+    public func ancestry(_ inode: UInt64) -> [(directory: UInt64, name: String)] {
         state.withLock { s in
-            var names: [String] = []
+            var chain: [(directory: UInt64, name: String)] = []
             var current = inode
-            while current != Self.rootInode, let entry = s.entries[current], names.count < 4096 {
-                names.append(entry.name)
+            while current != Self.rootInode, let entry = s.entries[current], chain.count < 4096 {
+                chain.append((entry.parent, entry.name))
                 current = entry.parent
             }
-            return "/" + names.reversed().joined(separator: "/")
+            return chain
         }
+    }
+
+    /// The path of `inode` from the mount's root ("/" for the root), for messages.
+    public func path(_ inode: UInt64) -> String {
+        "/" + ancestry(inode).reversed().map(\.name).joined(separator: "/")
     }
 
     /// Number of inodes the kernel holds (for tests and stats).

@@ -18,7 +18,7 @@ public final class LazyFileSystem: Sendable {
     public let inodes: InodeTable
     public let stats: MountStats
     let listings: DirectoryListingCache
-    let prefetch: SiblingPrefetch
+    let readAhead: ReadAhead
     private let logger = Logger(label: "lazycas.mount")
 
     public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats) {
@@ -28,7 +28,7 @@ public final class LazyFileSystem: Sendable {
         self.stats = stats
         inodes = InodeTable(root: root)
         listings = DirectoryListingCache(tree: LocalTree(store: store))
-        prefetch = SiblingPrefetch()
+        readAhead = ReadAhead()
     }
 
     // MARK: Metadata (local only, never blocks on the network)
@@ -99,7 +99,7 @@ public final class LazyFileSystem: Sendable {
         guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
         guard store.contains(digest), let fd = try? store.openForReading(digest) else { return nil }
         stats.update { $0.opens += 1; $0.hits += 1 }
-        prefetch.recordLocalOpen(parent: inodes.parent(inode) ?? InodeTable.rootInode)
+        readAhead.recordLocalOpen(digest)
         return fd
     }
 
@@ -139,8 +139,20 @@ public final class LazyFileSystem: Sendable {
         return found.stream
     }
 
-    /// Fetches the blob of a file (with small cold siblings in the same batch when that has
-    /// been paying off in this directory), verifies and stores it, and opens it.
+    /// Where `inode` sits in the tree, for ``ReadAhead``; nil if a listing cannot be read.
+    private func position(of inode: UInt64) -> ReadAhead.Position? {
+        let chain = inodes.ancestry(inode)
+        guard let first = chain.first, let listing = try? listing(first.directory) else { return nil }
+        var ancestors: [(listing: DirectoryListing, after: String)] = []
+        for link in chain.dropFirst() {
+            guard let above = try? self.listing(link.directory) else { return nil }
+            ancestors.append((above, link.name))
+        }
+        return ReadAhead.Position(listing: listing, parent: first.directory, name: first.name, ancestors: ancestors)
+    }
+
+    /// Fetches the blob of a file (with the cold small files ``ReadAhead`` expects to be read
+    /// next, in the same batch), verifies and stores it, and opens it.
     public func openFetching(_ inode: UInt64) async throws(FileSystemError) -> Int32 {
         guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
         guard let fetcher else {
@@ -148,10 +160,9 @@ public final class LazyFileSystem: Sendable {
             stats.update { $0.errors += 1 }
             throw .io
         }
-        let parent = inodes.parent(inode) ?? InodeTable.rootInode
         var batch = [digest]
-        if let siblings = try? listing(parent) {
-            batch += prefetch.siblings(of: digest, in: siblings, parent: parent, store: store)
+        if let position = position(of: inode) {
+            batch += readAhead.companions(of: digest, at: position, store: store) { try? listings.listing($0) }
         }
         let before = fetcher.client.connection.counters.snapshot
         do {

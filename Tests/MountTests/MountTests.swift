@@ -102,6 +102,29 @@ struct MountTests {
         await m.unmount()
     }
 
+    @Test func aWalkOverColdFilesInManyDirectoriesFetchesInBatches() async throws {
+        // One file per directory: siblings cannot help, following the walk can.
+        let m = try await MountedTree(populate: { t in
+            for i in 0..<300 { _ = t.file("d\(i / 30)/e\(i)/f", size: 2000 + i) }
+        })
+        let files = try await offPool { () -> [String] in
+            let walker = FileManager.default.enumerator(atPath: m.path)!
+            var files: [String] = []
+            while let rel = walker.nextObject() as? String {
+                if rel.hasSuffix("/f") { files.append(rel) }
+            }
+            return files
+        }
+        #expect(files.count == 300)
+        let mismatches = try await offPool {
+            try files.filter { try readFile(m.path + "/" + $0) != readFile(m.source + "/" + $0) }
+        }
+        #expect(mismatches.isEmpty)
+        #expect(m.blobsFetched == 300, "each blob once")
+        #expect(m.fetchCalls <= 10, "read-ahead batches a walk: \(m.fetchCalls) calls for 300 files")
+        await m.unmount()
+    }
+
     @Test func aLargeColdFileIsReadByRangesWhileItStreams() async throws {
         let size = 20 << 20
         let m = try await MountedTree(populate: { $0.file("large.bin", size: size) })

@@ -2,11 +2,20 @@
 # Benchmark: the same tree behind buildbox-casd on loopback, read through a lazycas mount,
 # a buildbox-fuse mount and the native directory, side by side in one run. Prints one table
 # with each figure's ratio to native. Not a test: times are noisy, compare ratios.
-#   scripts/bench/mount.sh [FILES]        (default 10,000 files of 1-64 KiB + 3×10 MiB + a 10 MiB probe)
+#   scripts/bench/mount.sh [FILES] [RTT_MS]   (default 10,000 files of 1-64 KiB + 3×10 MiB + a
+#                                            10 MiB probe; RTT_MS > 0 puts a delaying proxy in front
+#                                            of casd so loopback has that round-trip time)
 FILES="${1:-10000}"
+RTT_MS="${2:-0}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 start_casd casd
+if [ "$RTT_MS" != 0 ]; then
+  CASD_PORT=$PORT; PORT=$(free_port)
+  python3 "$ROOT/scripts/bench/delay_proxy.py" "$PORT" "$CASD_PORT" "$(calc "$RTT_MS / 2")" &
+  PIDS+=($!)
+  wait_port "$PORT"
+fi
 REMOTE="grpc://127.0.0.1:$PORT"
 make_tree "$WORK/src" "$FILES"
 DIGEST=$("$LAZYCAS" cas put "$WORK/src" --remote "$REMOTE" --cache-dir "$WORK/uploader" 2>/dev/null)
@@ -70,7 +79,7 @@ for tool in native lazycas buildbox-fuse; do
 done
 
 echo
-echo "$N files, $MIB MiB, buildbox-casd on loopback, $(nproc) cores (native: page cache dropped if permitted)"
+echo "$N files, $MIB MiB, buildbox-casd on loopback (added RTT ${RTT_MS} ms), $(nproc) cores (native: page cache dropped if permitted)"
 printf "| %-30s | %9s | %9s | %9s | %8s | %8s |\n" "measure" "native" "lazycas" "bb-fuse" "lazy/nat" "bb/nat"
 printf "|%s|\n" "--------------------------------|-----------|-----------|-----------|----------|---------"
 for m in listable find_cold find_warm stat read_serial read_parallel reread first_byte probe_whole; do

@@ -1,0 +1,122 @@
+import LocalCAS
+import Synchronization
+
+/// Decides which other cold small files ride along when a small file is fetched, so that a
+/// walk over a tree costs one round trip per batch instead of one per file.
+///
+/// Two guesses, each adaptive:
+/// - **siblings**: reading one file of a directory often means reading its neighbours (a
+///   compiler walking headers, `grep -r`). Per directory, siblings keep being sent while at
+///   least a quarter of those already sent were opened afterwards.
+/// - **what comes next in a walk**: `find | xargs cat`, `cp -r`, `tar` read files in directory
+///   order, depth first. The files that follow the one being read in that order (across
+///   directory boundaries) are sent too, while at least a quarter of what this guess sent so
+///   far was opened.
+///
+/// Both fill one batch of at most ``batchBytes``; the local Directory nodes are the only input,
+/// so guessing costs no network.
+final class ReadAhead: Sendable {
+    /// Files larger than this are never batched with others.
+    static let smallFile: Int64 = 256 * 1024
+    /// At most this many extra bytes ride along with one fetch.
+    static let batchBytes: Int64 = 2 << 20
+    /// At most this many extra files ride along with one fetch.
+    static let batchFiles = 256
+    /// How many entries one walk guess may look at.
+    static let walkScanLimit = 4096
+
+    struct Score {
+        var sent = 0
+        var used = 0
+        /// Keep guessing until there is evidence, then only while a quarter of guesses hit.
+        var worthIt: Bool { sent < 32 || used * 4 >= sent }
+    }
+    enum Guess: Hashable {
+        case sibling(parent: UInt64)
+        case walk
+    }
+    struct State {
+        var directories: [UInt64: Score] = [:]
+        var walk = Score()
+        /// Blobs sent on a guess and not opened yet, with the guess that sent them.
+        var outstanding: [Digest: Guess] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// Where a file sits: its directory's listing and inode, its name, and the directories
+    /// above, innermost first, each with the name of the entry to continue after.
+    struct Position {
+        var listing: DirectoryListing
+        var parent: UInt64
+        var name: String
+        var ancestors: [(listing: DirectoryListing, after: String)]
+    }
+
+    /// Cold small files to fetch alongside `digest` at `position`.
+    /// - Parameter listingOf: the listing of a Directory digest (local, cached).
+    func companions(of digest: Digest, at position: Position, store: LocalContentStore,
+                    listingOf: (Digest) -> DirectoryListing?) -> [Digest] {
+        guard digest.sizeBytes <= Self.smallFile else { return [] }
+        let (siblingsAllowed, walkAllowed) = state.withLock {
+            (($0.directories[position.parent] ?? Score()).worthIt, $0.walk.worthIt)
+        }
+        var picked: [Digest: Guess] = [:]
+        var bytes: Int64 = 0
+        func take(_ d: Digest, _ guess: Guess) -> Bool {
+            guard picked.count < Self.batchFiles else { return false }
+            guard d != digest, d.sizeBytes <= Self.smallFile, picked[d] == nil else { return true }
+            guard bytes + d.sizeBytes <= Self.batchBytes else { return bytes < Self.batchBytes - 4096 }
+            guard !store.contains(d) else { return true }
+            picked[d] = guess
+            bytes += d.sizeBytes
+            return true
+        }
+        if siblingsAllowed {
+            for child in position.listing.children {
+                if case .file(let d, _) = child.node, !take(d, .sibling(parent: position.parent)) { break }
+            }
+        }
+        if walkAllowed {
+            var scanned = 0
+            // Depth first from just after the file, then after each ancestor in turn.
+            func visit(_ listing: DirectoryListing, after name: String?) -> Bool {
+                for child in name.map(listing.children(after:)) ?? listing.children[...] {
+                    scanned += 1
+                    if scanned > Self.walkScanLimit { return false }
+                    switch child.node {
+                    case .file(let d, _): if !take(d, .walk) { return false }
+                    case .directory(let d): if let sub = listingOf(d), !visit(sub, after: nil) { return false }
+                    case .symlink: continue
+                    }
+                }
+                return true
+            }
+            if visit(position.listing, after: position.name) {
+                for ancestor in position.ancestors where !visit(ancestor.listing, after: ancestor.after) { break }
+            }
+        }
+        state.withLock { s in
+            for (d, guess) in picked {
+                s.outstanding[d] = guess
+                switch guess {
+                case .sibling(let parent): s.directories[parent, default: Score()].sent += 1
+                case .walk: s.walk.sent += 1
+                }
+            }
+            // Bound memory: guesses nobody opened are forgotten (they already count as misses).
+            if s.outstanding.count > 100_000 { s.outstanding.removeAll() }
+        }
+        return Array(picked.keys)
+    }
+
+    /// An open found `digest` local: if a guess had sent it, that guess scored.
+    func recordLocalOpen(_ digest: Digest) {
+        state.withLock { s in
+            switch s.outstanding.removeValue(forKey: digest) {
+            case .sibling(let parent)?: s.directories[parent, default: Score()].used += 1
+            case .walk?: s.walk.used += 1
+            case nil: break
+            }
+        }
+    }
+}
