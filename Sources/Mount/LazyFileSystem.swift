@@ -31,6 +31,16 @@ public final class LazyFileSystem: Sendable {
         readAhead = ReadAhead()
     }
 
+    /// What this mount has done; blobs and bytes fetched are what its connection received.
+    public var currentStats: MountStatsSnapshot {
+        var s = stats.snapshot
+        if let received = fetcher?.client.connection.counters.snapshot {
+            s.blobsFetched = received.blobsReceived
+            s.bytesFetched = received.bytesReceived
+        }
+        return s
+    }
+
     // MARK: Metadata (local only, never blocks on the network)
 
     func node(_ inode: UInt64) throws(FileSystemError) -> Node {
@@ -129,7 +139,6 @@ public final class LazyFileSystem: Sendable {
             Task { [stats, logger] in
                 do {
                     try await found.stream.complete()
-                    stats.update { $0.blobsFetched += 1; $0.bytesFetched += digest.sizeBytes }
                 } catch {
                     logger.error("\(path): cannot fetch blob \(digest): \(error)")
                     stats.update { $0.errors += 1 }
@@ -160,28 +169,18 @@ public final class LazyFileSystem: Sendable {
             stats.update { $0.errors += 1 }
             throw .io
         }
-        var batch = [digest]
+        var companions: [Digest] = []
         if let position = position(of: inode) {
-            batch += readAhead.companions(of: digest, at: position, store: store) { try? listings.listing($0) }
+            companions = readAhead.companions(of: digest, at: position, store: store) { try? listings.listing($0) }
         }
-        let before = fetcher.client.connection.counters.snapshot
         do {
-            try await fetcher.fetch(batch)
+            try await fetcher.fetch([digest], alongWith: companions)
         } catch {
-            // Siblings are a bonus; only our own blob matters.
-            if !store.contains(digest) {
-                logger.error("\(inodes.path(inode)): cannot fetch blob \(digest): \(error)")
-                stats.update { $0.errors += 1 }
-                throw .io
-            }
+            logger.error("\(inodes.path(inode)): cannot fetch blob \(digest): \(error)")
+            stats.update { $0.errors += 1 }
+            throw .io
         }
-        let after = fetcher.client.connection.counters.snapshot
-        stats.update {
-            $0.opens += 1
-            $0.misses += 1
-            $0.blobsFetched += after.blobsReceived - before.blobsReceived
-            $0.bytesFetched += after.bytesReceived - before.bytesReceived
-        }
+        stats.update { $0.opens += 1; $0.misses += 1 }
         guard let fd = try? store.openForReading(digest) else { throw .io }
         return fd
     }

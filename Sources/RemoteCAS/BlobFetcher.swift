@@ -16,10 +16,10 @@ public final class BlobFetcher: Sendable {
     public let store: LocalContentStore
     private let inflight = Mutex(Inflight())
 
-    /// INVARIANT: a digest is in `tasks` exactly while a transfer that will store it is running,
-    /// and in `streams` while that transfer is a stream others may read from as it arrives.
+    /// INVARIANT: a digest is in `blobs` exactly while a transfer that will store it is
+    /// running, and in `streams` while that transfer is a stream others may read as it arrives.
     private struct Inflight {
-        var tasks: [Digest: Task<Void, any Error>] = [:]
+        var blobs: [Digest: PendingBlob] = [:]
         var streams: [Digest: BlobStream] = [:]
     }
 
@@ -34,52 +34,94 @@ public final class BlobFetcher: Sendable {
     }
 
     /// Makes every digest local, fetching the missing ones in as few calls as the limits allow.
-    /// - Throws: the error of the first blob that could not be made local.
-    public func fetch(_ digests: [Digest]) async throws(CASError) {
+    /// `companions` ride in the same calls but are not waited for: a guess at what is needed
+    /// next, stored after the blobs that are needed now.
+    /// - Throws: the error of the first blob of `digests` that could not be made local.
+    public func fetch(_ digests: [Digest], alongWith companions: [Digest] = []) async throws(CASError) {
         let missing = store.missing(digests)
         guard !missing.isEmpty else { return }
-        var waits: [Task<Void, any Error>] = []
-        inflight.withLock { map in
-            var mine: [Digest] = []
+        let extra = store.missing(companions)
+        var waits: [(Digest, PendingBlob)] = []
+        let (mine, theirs) = inflight.withLock { map -> ([Digest], [Digest]) in
+            var mine: [Digest] = [], theirs: [Digest] = []
             for d in missing {
-                if let running = map.tasks[d] { waits.append(running) } else { mine.append(d) }
+                if let running = map.blobs[d] {
+                    waits.append((d, running))
+                } else {
+                    let pending = PendingBlob()
+                    map.blobs[d] = pending
+                    waits.append((d, pending))
+                    mine.append(d)
+                }
             }
-            guard !mine.isEmpty else { return }
-            let batch = mine
-            let task = Task { @Sendable [self] in
-                defer { inflight.withLock { map in for d in batch { map.tasks[d] = nil } } }
-                try await transfer(batch)
+            for d in extra where map.blobs[d] == nil {
+                map.blobs[d] = PendingBlob()
+                theirs.append(d)
             }
-            for d in mine { map.tasks[d] = task }
-            waits.append(task)
+            return (mine, theirs)
         }
-        var firstError: (any Error)?
-        for task in Set(waits) {
-            do { try await task.value } catch { firstError = firstError ?? error }
+        if !mine.isEmpty || !theirs.isEmpty {
+            Task { await transfer(mine + theirs, first: Set(mine)) }
         }
-        // Another blob of a shared batch may have failed while ours arrived; judge by the store.
+        var firstError: CASError?
+        for (_, pending) in waits {
+            do { try await pending.wait() } catch { firstError = firstError ?? error }
+        }
+        // Judge by the store: a blob another process stored is as good as one we fetched.
         guard let stillMissing = missing.first(where: { !store.contains($0) }) else { return }
         throw CASError.wrapping(firstError ?? CASError(.remote, "blob \(stillMissing) was not fetched"),
                                 "fetching blob \(stillMissing)", default: .remote)
     }
 
-    private func transfer(_ digests: [Digest]) async throws {
-        let plan = BatchPlan(digests, limit: try await client.batchLimit())
+    /// Ends the wait for `digest`.
+    private func finish(_ digest: Digest, _ outcome: Result<Void, CASError>) {
+        inflight.withLock { $0.blobs.removeValue(forKey: digest) }?.finish(outcome)
+    }
+
+    /// Transfers `digests` (each registered in `inflight`) and finishes every one of them,
+    /// storing those in `first` before the others of the same batch.
+    private func transfer(_ digests: [Digest], first: Set<Digest>) async {
+        let plan: BatchPlan
+        do {
+            plan = BatchPlan(digests, limit: try await client.batchLimit())
+        } catch {
+            for d in digests { finish(d, .failure(error)) }
+            return
+        }
         enum Job: Sendable { case batch([Digest]), stream(Digest) }
         let jobs = plan.streams.map(Job.stream) + plan.batches.map(Job.batch)
-        try await forEachConcurrently(jobs, limit: client.connection.configuration.maxConcurrentTransfers) { job in
+        try? await forEachConcurrently(jobs, limit: client.connection.configuration.maxConcurrentTransfers) { job in
             switch job {
             case .batch(let batch):
-                var firstError: CASError?
-                for (digest, result) in try await self.client.batchRead(batch) {
-                    switch result {
-                    case .success(let data): try self.store.put(data, expecting: digest)
-                    case .failure(let error): firstError = firstError ?? error
-                    }
-                }
-                if let firstError { throw firstError }
+                await self.readBatch(batch, first: first)
             case .stream(let digest):
-                try await self.stream(digest)
+                self.finish(digest, await self.stream(digest))
+            }
+        }
+    }
+
+    private func readBatch(_ batch: [Digest], first: Set<Digest>) async {
+        let results: [Digest: Result<Data, CASError>]
+        do {
+            results = try await client.batchRead(batch)
+        } catch {
+            for d in batch { finish(d, .failure(error)) }
+            return
+        }
+        let ordered = batch.filter(first.contains) + batch.filter { !first.contains($0) }
+        for digest in ordered {
+            switch results[digest] {
+            case .success(let data)?:
+                do {
+                    try store.put(data, expecting: digest)
+                    finish(digest, .success(()))
+                } catch {
+                    finish(digest, .failure(error))
+                }
+            case .failure(let error)?:
+                finish(digest, .failure(error))
+            case nil:
+                finish(digest, .failure(CASError(.remote, "the server did not return blob \(digest) in BatchReadBlobs")))
             }
         }
     }
@@ -91,17 +133,18 @@ public final class BlobFetcher: Sendable {
         guard !store.contains(digest) else { return nil }
         let found: Result<(stream: BlobStream, started: Bool)?, CASError> = inflight.withLock { map in
             if let running = map.streams[digest] { return .success((running, false)) }
-            if map.tasks[digest] != nil { return .success(nil) }
+            if map.blobs[digest] != nil { return .success(nil) }
             let stream: BlobStream
             do throws(CASError) { stream = try makeStream(digest) } catch { return .failure(error) }
             map.streams[digest] = stream
-            map.tasks[digest] = Task { @Sendable [self] in
-                defer { inflight.withLock { $0.tasks[digest] = nil; $0.streams[digest] = nil } }
-                try await stream.complete()
-            }
+            map.blobs[digest] = PendingBlob()
             return .success((stream, true))
         }
-        return try found.get()
+        guard let started = try found.get() else { return nil }
+        if started.started {
+            Task { finish(digest, await run(started.stream)) }
+        }
+        return started
     }
 
     private func makeStream(_ digest: Digest) throws(CASError) -> BlobStream {
@@ -110,14 +153,25 @@ public final class BlobFetcher: Sendable {
     }
 
     /// Streams one blob of a transfer into the store, open to readers while it arrives.
-    private func stream(_ digest: Digest) async throws {
-        let stream = try makeStream(digest)
+    private func stream(_ digest: Digest) async -> Result<Void, CASError> {
+        let stream: BlobStream
+        do {
+            stream = try makeStream(digest)
+        } catch {
+            return .failure(error)
+        }
         inflight.withLock { $0.streams[digest] = stream }
-        defer { inflight.withLock { _ = $0.streams.removeValue(forKey: digest) } }
+        return await run(stream)
+    }
+
+    /// Runs `stream` to its end and stops offering it to readers.
+    private func run(_ stream: BlobStream) async -> Result<Void, CASError> {
+        defer { inflight.withLock { _ = $0.streams.removeValue(forKey: stream.digest) } }
         do {
             try await stream.complete()
+            return .success(())
         } catch {
-            throw CASError.wrapping(error, "reading blob \(digest) from \(client.connection.configuration.endpoint)", default: .remote)
+            return .failure(CASError.wrapping(error, "reading blob \(stream.digest) from \(client.connection.configuration.endpoint)", default: .remote))
         }
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// One large blob coming in by ranged ByteStream reads (`read_offset`/`read_limit`), readable
 /// while it arrives.
 ///
-/// The blob is cut into chunks; a few are read at once, in order, and a reader asking for a
+/// The blob is cut into chunks (a small first one, for the first byte); a few are read at once, in order, and a reader asking for a
 /// range whose chunk has not started yet starts it at once, so a reader that seeks to the end
 /// does not wait for the beginning. Each chunk's bytes are written at their offset into a
 /// ``PartialBlob`` as the messages arrive, so ``wait(offset:count:)`` returns as soon as the
@@ -24,6 +24,9 @@ public final class BlobStream: Sendable {
     public let digest: Digest
     let blob: PartialBlob
     let chunkSize: Int64
+    /// The first chunk is small: servers send a range in messages of up to a few MiB, and the
+    /// first message of a small range comes back much sooner.
+    let firstChunk: Int64
     let parallelChunks: Int
     private let client: CASClient
     private let state: Mutex<State>
@@ -48,14 +51,16 @@ public final class BlobStream: Sendable {
     static let attemptsPerChunk = 3
 
     init(digest: Digest, client: CASClient, store: LocalContentStore,
-         chunkSize: Int64 = 8 << 20, parallelChunks: Int = 4) throws(CASError) {
+         chunkSize: Int64 = 8 << 20, firstChunk: Int64 = 256 << 10, parallelChunks: Int = 4) throws(CASError) {
         self.digest = digest
         self.client = client
         self.chunkSize = chunkSize
+        self.firstChunk = min(firstChunk, chunkSize)
         self.parallelChunks = max(1, parallelChunks)
         blob = try PartialBlob(store: store, digest: digest)
         precondition(digest.sizeBytes > 0, "the empty blob is never fetched")
-        let chunks = Int((digest.sizeBytes + chunkSize - 1) / chunkSize)
+        let rest = max(0, digest.sizeBytes - self.firstChunk)
+        let chunks = 1 + Int((rest + chunkSize - 1) / chunkSize)
         state = Mutex(State(received: Array(repeating: 0, count: chunks),
                             started: Array(repeating: false, count: chunks)))
     }
@@ -104,7 +109,7 @@ public final class BlobStream: Sendable {
         let start = max(0, min(offset, digest.sizeBytes))
         let end = max(start, min(offset + count, digest.sizeBytes))
         if end == digest.sizeBytes {
-            startChunks(demanded: Int((end - 1) / chunkSize))
+            startChunks(demanded: chunkIndex(end - 1))
             try await complete()
             return
         }
@@ -116,7 +121,7 @@ public final class BlobStream: Sendable {
                     s.waiters.append(Waiter(start: start, end: end, continuation: c))
                     return nil
                 }
-                if let ready { c.resume(with: ready) } else { startChunks(demanded: Int(start / chunkSize)) }
+                if let ready { c.resume(with: ready) } else { startChunks(demanded: chunkIndex(start)) }
             }
         } catch {
             throw CASError.wrapping(error, "streaming blob \(digest)", default: .remote)
@@ -124,13 +129,17 @@ public final class BlobStream: Sendable {
     }
 
     private func chunkRange(_ index: Int) -> (start: Int64, length: Int64) {
-        let start = Int64(index) * chunkSize
-        return (start, min(chunkSize, digest.sizeBytes - start))
+        let start = index == 0 ? 0 : firstChunk + Int64(index - 1) * chunkSize
+        return (start, min(index == 0 ? firstChunk : chunkSize, digest.sizeBytes - start))
+    }
+
+    private func chunkIndex(_ offset: Int64) -> Int {
+        offset < firstChunk ? 0 : 1 + Int((offset - firstChunk) / chunkSize)
     }
 
     private func covered(_ start: Int64, _ end: Int64, _ received: [Int64]) -> Bool {
         guard end > start else { return true }
-        for index in Int(start / chunkSize)...Int((end - 1) / chunkSize) {
+        for index in chunkIndex(start)...chunkIndex(end - 1) {
             let chunk = chunkRange(index)
             if chunk.start + received[index] < min(end, chunk.start + chunk.length) { return false }
         }

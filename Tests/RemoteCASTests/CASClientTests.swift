@@ -85,14 +85,14 @@ struct CASClientTests {
             #expect(counters.snapshot["BatchReadBlobs"] == 1)
             #expect(objectCount(store) == 1)
             try await fetcher.fetch(large.key)
-            #expect(counters.snapshot["Read"] == 1, "a blob over the batch limit streams")
+            #expect(counters.snapshot["Read"] >= 1, "a blob over the batch limit streams")
             #expect(objectCount(store) == 2)
             try await fetcher.fetch(small.key)  // local now: no call
         }
         #expect(try store.read(small.key) == FileManager.default.contents(atPath: small.value))
         #expect(try store.read(large.key) == FileManager.default.contents(atPath: large.value))
-        #expect(counters.snapshot.calls.filter { $0.key != "GetCapabilities" }.values.reduce(0, +) == 2)
         #expect(counters.snapshot.blobsReceived == 2)
+        #expect(counters.snapshot.bytesReceived == small.key.sizeBytes + large.key.sizeBytes, "exactly those two blobs")
     }
 
     @Test(arguments: [30_000, 6_000_000])
@@ -114,8 +114,8 @@ struct CASClientTests {
                 try await group.waitForAll()
             }
             let after = counters.snapshot
-            #expect(after["BatchReadBlobs"] + after["Read"] - before["BatchReadBlobs"] - before["Read"] == 1)
             #expect(after.blobsReceived - before.blobsReceived == 1)
+            #expect(after.bytesReceived - before.bytesReceived == Int64(size), "one transfer")
         }
         #expect(try store.read(digest) == data)
     }

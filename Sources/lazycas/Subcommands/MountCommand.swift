@@ -104,7 +104,7 @@ struct MountCommand: AsyncParsableCommand {
         let signalSources = FuseMount.unmountOnSignals { slot.mount }
         let mount = try FuseMount(fs: fs, mountpoint: path, allowOther: allowOther)
         slot.mount = mount
-        let statsFile = MountStatsFile(directory: context.store.root + "/mounts", stats: stats)
+        let statsFile = MountStatsFile(directory: context.store.root + "/mounts", fs: fs)
         let reporter = Task { await statsFile.keepWriting() }
         var prefetchTask: Task<Void, Never>?
         if prefetch, let fetcher {

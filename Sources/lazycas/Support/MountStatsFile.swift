@@ -6,13 +6,13 @@ import Mount
 /// `lazycas cas stats`.
 struct MountStatsFile: Sendable {
     let directory: String
-    let stats: MountStats
+    let fs: LazyFileSystem
 
     var path: String { "\(directory)/\(getpid()).json" }
 
     func write() {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        guard let data = try? JSONEncoder().encode(stats.snapshot) else { return }
+        guard let data = try? JSONEncoder().encode(fs.currentStats) else { return }
         let tmp = path + ".tmp"
         if FileManager.default.createFile(atPath: tmp, contents: data) { rename(tmp, path) }
     }
