@@ -53,10 +53,27 @@ let targets: [Target] = [
         ],
         swiftSettings: swiftSettings
     ),
+    .target(
+        name: "Sandbox",
+        dependencies: [
+            "LocalCAS", "REAPI",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .target(
+        name: "Server",
+        dependencies: [
+            "LocalCAS", "REAPI", "Sandbox",
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            .product(name: "Logging", package: "swift-log"),
+        ] + grpc,
+        swiftSettings: swiftSettings
+    ),
     .executableTarget(
         name: "lazycas",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI", "Mount",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -67,7 +84,7 @@ let targets: [Target] = [
     .target(
         name: "TestSupport",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI",
+            "LocalCAS", "RemoteCAS", "REAPI", "Server",
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         ] + grpc,
         path: "Tests/TestSupport",
@@ -81,6 +98,11 @@ let targets: [Target] = [
     .testTarget(
         name: "RemoteCASTests",
         dependencies: ["LocalCAS", "RemoteCAS", "TestSupport", "REAPI"] + grpc,
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "ServerTests",
+        dependencies: ["Server", "Sandbox", "LocalCAS", "RemoteCAS", "TestSupport", "REAPI"] + grpc,
         swiftSettings: swiftSettings
     ),
     .testTarget(

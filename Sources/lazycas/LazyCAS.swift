@@ -15,7 +15,7 @@ struct LazyCAS: AsyncParsableCommand {
 
             Exit codes: 0 success, 1 bad input (digest, ref, flag, path), 2 remote failure.
             """,
-        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self]
+        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self]
     )
 
     /// Parses, runs, and maps errors to the exit codes the help text promises.

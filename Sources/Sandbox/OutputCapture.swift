@@ -1,0 +1,90 @@
+import Foundation
+import Glibc
+import LocalCAS
+import REAPI
+
+/// Collects an action's outputs from its working directory into the CAS, as the parts of an
+/// `ActionResult`: files (with their executable bit), directories (as a `Tree` blob, with the
+/// root Directory's digest too) and symlinks.
+///
+/// Output paths are relative to the working directory and may not climb out of it (`..`,
+/// absolute paths) or pass through a symlink the action made: a path that tries is skipped,
+/// so an action cannot make the server capture host files.
+public struct OutputCapture: Sendable {
+    public let store: LocalContentStore
+
+    public init(store: LocalContentStore) {
+        self.store = store
+    }
+
+    /// The captured outputs, ready to go into an `ActionResult`.
+    public struct Outputs: Sendable {
+        public var files: [Build_Bazel_Remote_Execution_V2_OutputFile] = []
+        public var directories: [Build_Bazel_Remote_Execution_V2_OutputDirectory] = []
+        public var symlinks: [Build_Bazel_Remote_Execution_V2_OutputSymlink] = []
+    }
+
+    /// Captures `paths` under `workingDirectory`. Paths that do not exist are skipped (REAPI:
+    /// a missing output is not an error; the client decides).
+    public func capture(_ paths: [String], in workingDirectory: String) throws(CASError) -> Outputs {
+        var outputs = Outputs()
+        for relative in paths {
+            guard let path = Self.resolve(relative, under: workingDirectory) else { continue }
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                var file = Build_Bazel_Remote_Execution_V2_OutputFile()
+                file.path = relative
+                file.digest = try store.importFile(at: path).proto
+                file.isExecutable = st.st_mode & S_IXUSR != 0
+                outputs.files.append(file)
+            case S_IFDIR:
+                let imported = try TreeImporter(store: store, storeFiles: true).importDirectory(at: path)
+                var tree = Build_Bazel_Remote_Execution_V2_Tree()
+                do {
+                    tree.root = try Build_Bazel_Remote_Execution_V2_Directory(serializedBytes: imported.directories[imported.root]!)
+                    for (digest, data) in imported.directories.sorted(by: { $0.key < $1.key }) where digest != imported.root {
+                        tree.children.append(try Build_Bazel_Remote_Execution_V2_Directory(serializedBytes: data))
+                    }
+                    var dir = Build_Bazel_Remote_Execution_V2_OutputDirectory()
+                    dir.path = relative
+                    dir.treeDigest = try store.put(try tree.serializedData()).proto
+                    dir.rootDirectoryDigest = imported.root.proto
+                    outputs.directories.append(dir)
+                } catch let error as CASError {
+                    throw error
+                } catch {
+                    throw CASError(.io, "cannot build the Tree of output \(relative)", cause: error)
+                }
+            case S_IFLNK:
+                var link = Build_Bazel_Remote_Execution_V2_OutputSymlink()
+                link.path = relative
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(path, &buffer, buffer.count - 1)
+                guard n >= 0 else { continue }
+                link.target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                outputs.symlinks.append(link)
+            default:
+                continue
+            }
+        }
+        return outputs
+    }
+
+    /// `relative` under `base`, if it stays inside: no absolute path, no `..`, and no
+    /// component before the last that is a symlink.
+    static func resolve(_ relative: String, under base: String) -> String? {
+        let parts = relative.split(separator: "/").map(String.init)
+        guard !relative.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty else { return nil }
+        var path = base
+        for (i, part) in parts.enumerated() where part != "." {
+            path += "/" + part
+            if i < parts.count - 1 {
+                var st = stat()
+                guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { return nil }
+            }
+        }
+        return path
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import GRPCCore
+import GRPCProtobuf
+import LocalCAS
+import Logging
+import REAPI
+import Sandbox
+import SwiftProtobuf
+
+/// How `lazycas serve` runs actions.
+public struct ExecutionConfiguration: Sendable {
+    /// Actions running at once (`--jobs`); more wait in a queue.
+    public var jobs: Int
+    /// Where input roots are staged, one directory per action, removed afterwards.
+    public var workRoot: String
+    /// For actions that set no timeout.
+    public var defaultTimeout: Duration = .seconds(3600)
+
+    public init(jobs: Int, workRoot: String) {
+        self.jobs = jobs
+        self.workRoot = workRoot
+    }
+}
+
+/// Runs REAPI actions locally: checks that every input is in the CAS, answers from the
+/// ActionCache when it can, else stages the input root, runs the command in bubblewrap, and
+/// captures the outputs into the CAS and a successful result into the ActionCache.
+final class ActionExecutor: Sendable {
+    let storage: ServerStorage
+    let configuration: ExecutionConfiguration
+    private let slots: JobSlots
+    private let logger = Logger(label: "lazycas.serve.execute")
+
+    /// The platform property that asks for the host's /usr, /bin, /lib… (read-only).
+    static let hostToolsProperty = "lazycas.host-tools"
+
+    init(storage: ServerStorage, configuration: ExecutionConfiguration) {
+        self.storage = storage
+        self.configuration = configuration
+        slots = JobSlots(limit: configuration.jobs)
+    }
+
+    /// Executes one action. `stage` is told when the action is queued and when it starts.
+    /// Never throws: every failure is a status in the response, as REAPI wants.
+    func execute(_ request: Build_Bazel_Remote_Execution_V2_ExecuteRequest,
+                 stage: @Sendable (Build_Bazel_Remote_Execution_V2_ExecutionStage.Value) async -> Void) async -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        do {
+            return try await run(request, stage: stage)
+        } catch let status as GoogleRPCStatus {
+            return Self.response(status)
+        } catch let error as RPCError {
+            return Self.response(GoogleRPCStatus(code: error.code, message: error.message, details: []))
+        } catch {
+            return Self.response(GoogleRPCStatus(code: .internalError, message: "\(error)", details: []))
+        }
+    }
+
+    private func run(_ request: Build_Bazel_Remote_Execution_V2_ExecuteRequest,
+                     stage: @Sendable (Build_Bazel_Remote_Execution_V2_ExecutionStage.Value) async -> Void) async throws -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        let actionDigest = try Digest.fromRequest(request.actionDigest, field: "action_digest")
+        let action: Build_Bazel_Remote_Execution_V2_Action = try load(actionDigest, what: "Action")
+        if !request.skipCacheLookup, !action.doNotCache, let cached = storage.cachedResult(for: actionDigest) {
+            var response = Build_Bazel_Remote_Execution_V2_ExecuteResponse()
+            response.result = cached
+            response.cachedResult = true
+            return response
+        }
+        let commandDigest = try Digest.fromRequest(action.commandDigest, field: "Action.command_digest")
+        let command: Build_Bazel_Remote_Execution_V2_Command = try load(commandDigest, what: "Command")
+        let inputRoot = try Digest.fromRequest(action.inputRootDigest, field: "Action.input_root_digest")
+        try checkInputs(inputRoot)
+        let outputs = command.outputPaths.isEmpty ? command.outputFiles + command.outputDirectories : command.outputPaths
+        for path in outputs + [command.workingDirectory] where path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+            throw RPCError(code: .invalidArgument, message: "path '\(path)' in Command \(commandDigest) must be relative and stay inside the input root")
+        }
+        guard !command.arguments.isEmpty else {
+            throw RPCError(code: .invalidArgument, message: "Command \(commandDigest) has no arguments")
+        }
+        let timeout = action.hasTimeout && (action.timeout.seconds > 0 || action.timeout.nanos > 0)
+            ? Duration.seconds(action.timeout.seconds) + .nanoseconds(Int64(action.timeout.nanos))
+            : configuration.defaultTimeout
+        await stage(.queued)
+        let queued = Date()
+        return try await slots.run { () async -> Result<Build_Bazel_Remote_Execution_V2_ExecuteResponse, any Error> in
+            await stage(.executing)
+            do {
+                return .success(try await runStaged(actionDigest, action: action, command: command, inputRoot: inputRoot,
+                                                    outputs: outputs, timeout: timeout, queued: queued))
+            } catch {
+                return .failure(error)
+            }
+        }.get()
+    }
+
+    private func runStaged(_ actionDigest: Digest, action: Build_Bazel_Remote_Execution_V2_Action,
+                           command: Build_Bazel_Remote_Execution_V2_Command, inputRoot: Digest,
+                           outputs: [String], timeout: Duration, queued: Date) async throws -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        let job = "\(configuration.workRoot)/\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: job, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: job) }
+        var metadata = Build_Bazel_Remote_Execution_V2_ExecutedActionMetadata()
+        metadata.worker = "lazycas@\(ProcessInfo.processInfo.hostName)"
+        metadata.queuedTimestamp = Google_Protobuf_Timestamp(date: queued)
+        metadata.workerStartTimestamp = Google_Protobuf_Timestamp(date: Date())
+        let user = SandboxUser.nobodyIfRoot
+        let root = job + "/root"
+        metadata.inputFetchStartTimestamp = Google_Protobuf_Timestamp(date: Date())
+        _ = try InputStager(store: storage.cas, owner: user).stage(inputRoot, at: root)
+        metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
+        let hostTools = (command.platform.properties + action.platform.properties)
+            .contains { $0.name == Self.hostToolsProperty && $0.value == "true" }
+        let sandbox = SandboxCommand(root: root, workingDirectory: command.workingDirectory, arguments: command.arguments,
+                                     environment: command.environmentVariables.map { ($0.name, $0.value) },
+                                     hostTools: hostTools, user: user)
+        metadata.executionStartTimestamp = Google_Protobuf_Timestamp(date: Date())
+        let outcome = try await ProcessRunner.run(sandbox.argv(), stdout: job + "/stdout", stderr: job + "/stderr", timeout: timeout)
+        metadata.executionCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
+        metadata.outputUploadStartTimestamp = Google_Protobuf_Timestamp(date: Date())
+        var result = Build_Bazel_Remote_Execution_V2_ActionResult()
+        let workDir = command.workingDirectory.isEmpty ? root : root + "/" + command.workingDirectory
+        let captured = try OutputCapture(store: storage.cas).capture(outputs, in: workDir)
+        result.outputFiles = captured.files
+        result.outputDirectories = captured.directories
+        result.outputSymlinks = captured.symlinks
+        result.stdoutDigest = try storage.cas.importFile(at: job + "/stdout").proto
+        result.stderrDigest = try storage.cas.importFile(at: job + "/stderr").proto
+        metadata.outputUploadCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
+        metadata.workerCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
+        result.executionMetadata = metadata
+        var response = Build_Bazel_Remote_Execution_V2_ExecuteResponse()
+        switch outcome {
+        case .exited(let code):
+            result.exitCode = code
+        case .signalled(let signal):
+            result.exitCode = 128 + signal
+        case .timedOut:
+            result.exitCode = -1
+            response.status.code = Int32(RPCError.Code.deadlineExceeded.rawValue)
+            response.status.message = "action \(actionDigest) timed out after \(timeout) and was killed"
+        }
+        response.result = result
+        if case .exited(0) = outcome, !action.doNotCache {
+            try storage.storeResult(result, for: actionDigest)
+        }
+        logger.info("action \(actionDigest): \(outcome)")
+        return response
+    }
+
+    /// Reads and parses a message stored in the CAS.
+    /// - Throws: FAILED_PRECONDITION (missing) or INVALID_ARGUMENT (not a `what`).
+    private func load<M: SwiftProtobuf.Message>(_ digest: Digest, what: String) throws -> M {
+        guard storage.cas.contains(digest) else { throw Self.missing([digest]) }
+        do {
+            return try M(serializedBytes: try storage.cas.read(digest))
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "blob \(digest) is not a valid \(what): \(error)")
+        }
+    }
+
+    /// Every Directory and file blob of the input root must be present.
+    private func checkInputs(_ root: Digest) throws {
+        var missing: [Digest] = []
+        var stack = [root]
+        var seen: Set<Digest> = []
+        while let digest = stack.popLast() {
+            guard seen.insert(digest).inserted else { continue }
+            guard storage.cas.contains(digest) else {
+                missing.append(digest)
+                continue
+            }
+            let dir: ValidatedDirectory
+            do {
+                dir = try LocalTree(store: storage.cas).directory(digest)
+            } catch {
+                throw RPCError(code: .invalidArgument, message: "input Directory \(digest) is invalid: \(error)")
+            }
+            missing += storage.cas.missing(dir.files.map(\.digest))
+            stack += dir.directories.map(\.digest)
+        }
+        if !missing.isEmpty { throw Self.missing(missing) }
+    }
+
+    /// FAILED_PRECONDITION with one MISSING violation per blob, as REAPI specifies.
+    static func missing(_ digests: [Digest]) -> GoogleRPCStatus {
+        let violations = Set(digests).sorted().map {
+            ErrorDetails.PreconditionFailure.Violation(type: "MISSING", subject: "blobs/\($0.hash)/\($0.sizeBytes)",
+                                                       description: "blob \($0) is not in the CAS")
+        }
+        return GoogleRPCStatus(code: .failedPrecondition,
+                               message: "\(violations.count) input blob(s) missing, e.g. \(violations[0].subject)",
+                               details: [.preconditionFailure(violations: violations)])
+    }
+
+    static func response(_ status: GoogleRPCStatus) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        var response = Build_Bazel_Remote_Execution_V2_ExecuteResponse()
+        if let bytes: Data = try? status.serializedBytes(), let decoded = try? Google_Rpc_Status(serializedBytes: bytes) {
+            response.status = decoded
+        } else {
+            response.status.code = Int32(status.code.rawValue)
+            response.status.message = status.message
+        }
+        return response
+    }
+}

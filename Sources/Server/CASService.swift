@@ -1,0 +1,161 @@
+import Foundation
+import GRPCCore
+import LocalCAS
+import REAPI
+import Synchronization
+
+/// ContentAddressableStorage: FindMissingBlobs, Batch{Update,Read}Blobs and GetTree over the
+/// server's store. Every blob is verified against its digest before it is stored.
+struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.SimpleServiceProtocol {
+    let storage: ServerStorage
+    let limits: ServerLimits
+    let stats: ServerStats
+    let trees = TreeWalkCache()
+
+    func findMissingBlobs(request: Build_Bazel_Remote_Execution_V2_FindMissingBlobsRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse {
+        var response = Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse()
+        for (i, proto) in request.blobDigests.enumerated() {
+            let digest = try Digest.fromRequest(proto, field: "blob_digests[\(i)]")
+            if !storage.cas.contains(digest) { response.missingBlobDigests.append(proto) }
+        }
+        return response
+    }
+
+    func batchUpdateBlobs(request: Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsResponse {
+        let total = request.requests.reduce(Int64(0)) { $0 + Int64($1.data.count) }
+        guard total <= limits.maxBatchBytes else {
+            throw RPCError(code: .invalidArgument, message: "batch of \(total) bytes exceeds max_batch_total_size_bytes \(limits.maxBatchBytes)")
+        }
+        var response = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsResponse()
+        for (i, blob) in request.requests.enumerated() {
+            var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsResponse.Response()
+            entry.digest = blob.digest
+            entry.status = Self.status { () throws(RPCError) in
+                guard blob.compressor == .identity else {
+                    throw RPCError(code: .invalidArgument, message: "requests[\(i)]: compressed blobs are not supported")
+                }
+                let digest = try Digest.fromRequest(blob.digest, field: "requests[\(i)].digest")
+                do throws(CASError) {
+                    try storage.cas.put(blob.data, expecting: digest)
+                } catch {
+                    throw RPCError(cas: error)
+                }
+            }
+            response.responses.append(entry)
+        }
+        stats.record("BatchUpdateBlobs") { $0.bytesIn += total }
+        return response
+    }
+
+    func batchReadBlobs(request: Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse {
+        var digests: [Digest] = []
+        for (i, proto) in request.digests.enumerated() {
+            digests.append(try Digest.fromRequest(proto, field: "digests[\(i)]"))
+        }
+        let total = digests.reduce(Int64(0)) { $0 + $1.sizeBytes }
+        guard total <= limits.maxBatchBytes else {
+            throw RPCError(code: .invalidArgument, message: "blobs of \(total) bytes requested, over max_batch_total_size_bytes \(limits.maxBatchBytes): use ByteStream for large blobs")
+        }
+        var response = Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse()
+        var sent: Int64 = 0
+        for (digest, proto) in zip(digests, request.digests) {
+            var entry = Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse.Response()
+            entry.digest = proto
+            var data = Data()
+            entry.status = Self.status { () throws(RPCError) in
+                do throws(CASError) {
+                    data = try storage.cas.read(digest)
+                } catch {
+                    throw RPCError(cas: error)
+                }
+            }
+            entry.data = data
+            sent += Int64(data.count)
+            response.responses.append(entry)
+        }
+        stats.record("BatchReadBlobs") { $0.bytesOut += sent }
+        return response
+    }
+
+    func getTree(request: Build_Bazel_Remote_Execution_V2_GetTreeRequest, response: RPCWriter<Build_Bazel_Remote_Execution_V2_GetTreeResponse>, context: ServerContext) async throws {
+        let root = try Digest.fromRequest(request.rootDigest, field: "root_digest")
+        guard storage.cas.contains(root) else {
+            throw RPCError(code: .notFound, message: "root Directory \(root) is not in the CAS")
+        }
+        var start = 0
+        if !request.pageToken.isEmpty {
+            guard let offset = Int(request.pageToken), offset >= 0 else {
+                throw RPCError(code: .invalidArgument, message: "page_token '\(request.pageToken)' was not issued by this server")
+            }
+            start = offset
+        }
+        let pageSize = request.pageSize > 0 ? min(Int(request.pageSize), limits.treePageSize) : limits.treePageSize
+        let order = trees.breadthFirst(from: root, in: storage.cas)
+        guard start <= order.count else {
+            throw RPCError(code: .invalidArgument, message: "page_token '\(request.pageToken)' is past the end of the tree")
+        }
+        // Pages are bounded by count and by bytes, so one message stays under the gRPC limit.
+        var index = start
+        var page = Build_Bazel_Remote_Execution_V2_GetTreeResponse()
+        var bytes = 0
+        while index < order.count, page.directories.count < pageSize {
+            let (digest, directory) = order[index]
+            if !page.directories.isEmpty && bytes + Int(digest.sizeBytes) > limits.maxBatchBytes { break }
+            page.directories.append(directory)
+            bytes += Int(digest.sizeBytes)
+            index += 1
+        }
+        if index < order.count { page.nextPageToken = String(index) }
+        stats.record("GetTree") { $0.bytesOut += Int64(bytes) }
+        try await response.write(page)
+    }
+
+    /// Runs `body` and turns its outcome into a per-blob `google.rpc.Status`.
+    static func status(_ body: () throws(RPCError) -> Void) -> Google_Rpc_Status {
+        var status = Google_Rpc_Status()
+        do {
+            try body()
+        } catch {
+            status.code = Int32(error.code.rawValue)
+            status.message = error.message
+        }
+        return status
+    }
+}
+
+/// The Directory nodes of a tree in breadth-first order, each once. Complete walks are
+/// remembered for the last few roots, so that paging through a large tree does not walk it
+/// again for every page (a tree with missing parts is walked again: they may arrive).
+final class TreeWalkCache: Sendable {
+    typealias Walk = [(Digest, Build_Bazel_Remote_Execution_V2_Directory)]
+    private let recent = Mutex<[(root: Digest, walk: Walk)]>([])
+
+    func breadthFirst(from root: Digest, in store: LocalContentStore) -> Walk {
+        if let hit = recent.withLock({ $0.first { $0.root == root }?.walk }) { return hit }
+        var walk: Walk = []
+        var seen: Set<Digest> = [root]
+        var queue = [root]
+        var next = 0
+        var complete = true
+        while next < queue.count {
+            let digest = queue[next]
+            next += 1
+            // A part of the tree that is missing (or unreadable) is left out, as REAPI allows.
+            guard let data = try? store.read(digest),
+                  let directory = try? Build_Bazel_Remote_Execution_V2_Directory(serializedBytes: data) else {
+                complete = false
+                continue
+            }
+            walk.append((digest, directory))
+            for child in directory.directories {
+                if let d = try? Digest(child.digest), seen.insert(d).inserted { queue.append(d) }
+            }
+        }
+        guard complete else { return walk }
+        recent.withLock { r in
+            r.insert((root, walk), at: 0)
+            if r.count > 4 { r.removeLast() }
+        }
+        return walk
+    }
+}

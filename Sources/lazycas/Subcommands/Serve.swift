@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import LocalCAS
+import RemoteCAS
+import Server
+
+/// `lazycas serve`: the embedded REAPI server.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a REAPI v2 server (CAS, ActionCache, Execution, Remote Asset) on this machine.",
+        discussion: """
+            Any REAPI client can use it: lazycas itself, buildbox-casd (as its --cas-remote), \
+            buildbox-fuse, Bazel, BuildStream. Actions run in bubblewrap with the staged input \
+            root as /, no network, and no host files unless the platform property \
+            lazycas.host-tools=true asks for a read-only /usr, /bin, /lib. SIGINT or SIGTERM stop \
+            it; SIGUSR1 logs the per-method counters.
+            """
+    )
+
+    @Option(name: .long, help: "Address to listen on: grpc://HOST:PORT or unix:/PATH (repeatable; default grpc://127.0.0.1:50051).")
+    var listen: [String] = []
+
+    @Option(name: .long, help: "Where the server keeps its CAS and caches (default: ~/.local/share/lazycas/server).")
+    var storage: String?
+
+    @Option(name: .long, help: "Actions running at once; more wait in a queue (default: the number of CPUs).")
+    var jobs: Int?
+
+    @Option(name: .long, help: "Write per-method counters (JSON) to this file, refreshed every second.")
+    var statsFile: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
+        let addresses = try (listen.isEmpty ? ["grpc://127.0.0.1:50051"] : listen).map(Self.address)
+        let root = URL(fileURLWithPath: expandingTilde(storage ?? homeDirectory + "/.local/share/lazycas/server")).standardizedFileURL.path
+        let storage = try ServerStorage(root: root)
+        let execution = ExecutionConfiguration(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, workRoot: root + "/work")
+        let server = try await EmbeddedServer(storage: storage, listen: addresses, execution: execution)
+        Terminal.note("serving on \(server.addresses.map(\.description).joined(separator: ", ")) (storage \(root), \(execution.jobs) jobs)")
+        let stats = server.stats
+        var sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { Task { await server.stop() } }
+            source.resume()
+            return source
+        }
+        signal(SIGUSR1, SIG_IGN)
+        let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1)
+        usr1.setEventHandler { Terminal.note("stats: \(stats.summary())") }
+        usr1.resume()
+        sources.append(usr1)
+        let writer = statsFile.map { path in
+            Task {
+                while !Task.isCancelled {
+                    let tmp = path + ".tmp"
+                    if FileManager.default.createFile(atPath: tmp, contents: stats.json()) { rename(tmp, path) }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        try await server.wait()
+        writer?.cancel()
+        if let statsFile {
+            FileManager.default.createFile(atPath: statsFile, contents: stats.json())
+        }
+        sources.forEach { $0.cancel() }
+        Terminal.note("stopped")
+    }
+
+    static func address(_ text: String) throws -> EmbeddedServer.Address {
+        let endpoint = try RemoteEndpoint(parsing: text)
+        guard !endpoint.usesTLS else {
+            throw CASError(.invalidArgument, "--listen \(text): serve does not do TLS; listen on grpc:// or unix: (behind a TLS proxy if needed)")
+        }
+        switch endpoint.address {
+        case .tcp(let host, let port): return .tcp(host: host, port: port)
+        case .unix(let path): return .unix(path: path)
+        }
+    }
+}
