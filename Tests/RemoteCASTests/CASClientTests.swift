@@ -4,19 +4,21 @@ import RemoteCAS
 import TestSupport
 import Testing
 
-/// The remote CAS client against a real buildbox-casd.
+/// The remote CAS client against both servers, buildbox-casd and `lazycas serve`: one suite,
+/// two implementations of the protocol, the same expectations.
 @Suite(.enabled(if: TestEnvironment.casdTestsEnabled), .serialized)
 struct CASClientTests {
     /// 1,000 small files and three files over the 3.5 MiB batch limit.
     static let largeFiles = [4_500_000, 5_000_000, 9_000_000]
 
-    @Test func putUploadsEverythingOnceAndASecondPutSendsNothing() async throws {
-        let t = try await UploadedTree.make(files: 1000, largeFiles: Self.largeFiles)
+    @Test(arguments: ServerKind.allCases)
+    func putUploadsEverythingOnceAndASecondPutSendsNothing(_ kind: ServerKind) async throws {
+        let t = try await UploadedTree.make(on: kind, files: 1000, largeFiles: Self.largeFiles)
         let store = try t.freshStore("again")
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: t.source)
         #expect(tree.root == t.tree.root)
         let counters = RPCCounters()
-        try await RemoteConnection.with(t.casd.configuration, counters: counters) { connection in
+        try await RemoteConnection.with(t.server.configuration, counters: counters) { connection in
             let client = CASClient(connection: connection)
             #expect(try await client.findMissing(tree.blobSources.keys).isEmpty, "the first put left blobs missing")
             let summary = try await Uploader(client: client, store: store).upload(tree.blobSources)
@@ -29,8 +31,9 @@ struct CASClientTests {
         #expect(calls.bytesSent == 0)
     }
 
-    @Test func uploadSendsSmallBlobsInBatchesAndLargeOnesByStream() async throws {
-        let casd = try await BuildboxCASD()
+    @Test(arguments: ServerKind.allCases)
+    func uploadSendsSmallBlobsInBatchesAndLargeOnesByStream(_ kind: ServerKind) async throws {
+        let casd = try await TestServer.start(kind)
         let dir = TemporaryDirectory()
         var fixture = TreeFixture(root: dir.sub("src"))
         fixture.populate(files: 300, largeFiles: Self.largeFiles)
@@ -50,11 +53,12 @@ struct CASClientTests {
         #expect(calls.bytesSent == summary.bytesSent)
     }
 
-    @Test func getTreeBringsEveryDirectoryNodeAndNoFileBlob() async throws {
-        let t = try await UploadedTree.make(files: 1000, largeFiles: Self.largeFiles)
+    @Test(arguments: ServerKind.allCases)
+    func getTreeBringsEveryDirectoryNodeAndNoFileBlob(_ kind: ServerKind) async throws {
+        let t = try await UploadedTree.make(on: kind, files: 1000, largeFiles: Self.largeFiles)
         let store = try t.freshStore("fresh")
         let counters = RPCCounters()
-        let fetched = try await RemoteConnection.with(t.casd.configuration, counters: counters) { connection in
+        let fetched = try await RemoteConnection.with(t.server.configuration, counters: counters) { connection in
             try await TreeFetcher(fetcher: BlobFetcher(client: CASClient(connection: connection), store: store))
                 .fetchTree(t.tree.root)
         }
@@ -65,7 +69,7 @@ struct CASClientTests {
         #expect(counters.snapshot["BatchReadBlobs"] == 0)
         // Complete now: a second fetch sends nothing.
         let again = RPCCounters()
-        let refetched = try await RemoteConnection.with(t.casd.configuration, counters: again) { connection in
+        let refetched = try await RemoteConnection.with(t.server.configuration, counters: again) { connection in
             try await TreeFetcher(fetcher: BlobFetcher(client: CASClient(connection: connection), store: store))
                 .fetchTree(t.tree.root)
         }
@@ -73,13 +77,14 @@ struct CASClientTests {
         #expect(again.snapshot.totalCalls == 0)
     }
 
-    @Test func fetchingOneFileFetchesExactlyThatBlob() async throws {
-        let t = try await UploadedTree.make(files: 200, largeFiles: [5_000_000])
+    @Test(arguments: ServerKind.allCases)
+    func fetchingOneFileFetchesExactlyThatBlob(_ kind: ServerKind) async throws {
+        let t = try await UploadedTree.make(on: kind, files: 200, largeFiles: [5_000_000])
         let store = try t.freshStore("fresh")
         let counters = RPCCounters()
         let (small, large) = (t.tree.files.first { $0.key.sizeBytes > 0 && $0.key.sizeBytes < 100_000 }!,
                               t.tree.files.first { $0.key.sizeBytes == 5_000_000 }!)
-        try await RemoteConnection.with(t.casd.configuration, counters: counters) { connection in
+        try await RemoteConnection.with(t.server.configuration, counters: counters) { connection in
             let fetcher = BlobFetcher(client: CASClient(connection: connection), store: store)
             try await fetcher.fetch(small.key)
             #expect(counters.snapshot["BatchReadBlobs"] == 1)
@@ -95,9 +100,9 @@ struct CASClientTests {
         #expect(counters.snapshot.bytesReceived == small.key.sizeBytes + large.key.sizeBytes, "exactly those two blobs")
     }
 
-    @Test(arguments: [30_000, 6_000_000])
-    func concurrentRequestsForOneMissingBlobMakeOneTransfer(size: Int) async throws {
-        let casd = try await BuildboxCASD()
+    @Test(arguments: ServerKind.allCases, [30_000, 6_000_000])
+    func concurrentRequestsForOneMissingBlobMakeOneTransfer(_ kind: ServerKind, size: Int) async throws {
+        let casd = try await TestServer.start(kind)
         let dir = TemporaryDirectory()
         var fixture = TreeFixture(root: dir.sub("src"))
         let data = fixture.file("blob", size: size)
@@ -120,8 +125,9 @@ struct CASClientTests {
         #expect(try store.read(digest) == data)
     }
 
-    @Test func aBlobTheServerLacksIsNotFound() async throws {
-        let casd = try await BuildboxCASD()
+    @Test(arguments: ServerKind.allCases)
+    func aBlobTheServerLacksIsNotFound(_ kind: ServerKind) async throws {
+        let casd = try await TestServer.start(kind)
         let dir = TemporaryDirectory()
         let store = try LocalContentStore(root: dir.path)
         let absent = Digest(data: Data("never uploaded".utf8))

@@ -3,25 +3,25 @@ import LocalCAS
 import RemoteCAS
 import TestSupport
 
-/// A running buildbox-casd, a tree uploaded to it, and helpers to open fresh local caches.
+/// A running server, a tree uploaded to it, and helpers to open fresh local caches.
 struct UploadedTree {
-    let casd: BuildboxCASD
+    let server: TestServer
     let dir: TemporaryDirectory
     let source: String
     let tree: ImportedTree
 
-    /// Uploads a tree of `files` small files plus `largeFiles` to a fresh casd.
-    static func make(files: Int, largeFiles: [Int] = []) async throws -> UploadedTree {
-        let casd = try await BuildboxCASD()
+    /// Uploads a tree of `files` small files plus `largeFiles` to a fresh server.
+    static func make(on kind: ServerKind, files: Int, largeFiles: [Int] = []) async throws -> UploadedTree {
+        let server = try await TestServer.start(kind)
         let dir = TemporaryDirectory()
         var fixture = TreeFixture(root: dir.sub("src"))
         fixture.populate(files: files, sizes: 1024...65536, largeFiles: largeFiles)
         let store = try LocalContentStore(root: dir.sub("upload-cache"))
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: fixture.root)
-        try await RemoteConnection.with(casd.configuration) { connection in
+        try await RemoteConnection.with(server.configuration) { connection in
             _ = try await Uploader(client: CASClient(connection: connection), store: store).upload(tree.blobSources)
         }
-        return UploadedTree(casd: casd, dir: dir, source: fixture.root, tree: tree)
+        return UploadedTree(server: server, dir: dir, source: fixture.root, tree: tree)
     }
 
     /// A new, empty local store.
@@ -31,6 +31,12 @@ struct UploadedTree {
 }
 
 extension BuildboxCASD {
+    var configuration: RemoteConfiguration {
+        RemoteConfiguration(endpoint: try! RemoteEndpoint(parsing: url))
+    }
+}
+
+extension TestServer {
     var configuration: RemoteConfiguration {
         RemoteConfiguration(endpoint: try! RemoteEndpoint(parsing: url))
     }

@@ -107,6 +107,11 @@ struct MountCommand: AsyncParsableCommand {
         let statsFile = MountStatsFile(directory: context.store.root + "/mounts", fs: fs)
         let reporter = Task { await statsFile.keepWriting() }
         var prefetchTask: Task<Void, Never>?
+        if let fetcher {
+            // Connect now (and learn the batch limit), so the first cold read pays one round
+            // trip, not a connection setup too.
+            Task { _ = try? await fetcher.client.batchLimit() }
+        }
         if prefetch, let fetcher {
             prefetchTask = Task { await Self.prefetchAll(root: root, fetcher: fetcher) }
         }
