@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Runs a command to completion or until a timeout, with stdout and stderr going to files.
 public enum ProcessRunner {
@@ -11,46 +12,62 @@ public enum ProcessRunner {
         case timedOut
     }
 
-    /// Runs `argv` (the first element looked up on PATH) and waits for it.
-    /// - Throws: `.io` if it cannot be started.
-    public static func run(_ argv: [String], stdout: String, stderr: String,
-                           timeout: Duration) async throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = argv
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-        FileManager.default.createFile(atPath: stdout, contents: nil)
-        FileManager.default.createFile(atPath: stderr, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: stdout)
-        process.standardError = FileHandle(forWritingAtPath: stderr)
-        process.standardInput = FileHandle.nullDevice
-        let ended = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in ended.continuation.finish() }
-        try process.run()
-        let pid = process.processIdentifier
-        let timedOut = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in ended.stream {}
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return !Task.isCancelled
-            }
-            let first = await group.next() ?? false
-            if first {
+    /// Runs `argv` (the first element looked up on PATH) and waits for it; stdin is /dev/null.
+    /// After `timeout` the process is killed with SIGKILL.
+    /// - Throws: ``SandboxError`` if it cannot be started.
+    public static func run(_ argv: [String], stdout: String, stderr: String, timeout: Duration) async throws -> Outcome {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        let path = "PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin")
+        var cEnv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        defer { cEnv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
+        guard spawned == 0 else {
+            throw SandboxError("cannot start \(argv[0]): \(String(cString: strerror(spawned)))")
+        }
+        let child = pid
+        // The reaper thread and the timer agree through `state`: the timer kills only a child
+        // not yet reaped (its pid cannot have been reused).
+        let state = ReapState()
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            state.value.withLock { s in
+                guard !s.reaped else { return }
                 // bwrap runs with --die-with-parent: killing it takes the whole sandbox down.
-                kill(pid, SIGKILL)
+                kill(child, SIGKILL)
+                s.killed = true
             }
-            group.cancelAll()
-            return first
         }
-        process.waitUntilExit()
-        if timedOut { return .timedOut }
-        switch process.terminationReason {
-        case .exit: return .exited(process.terminationStatus)
-        case .uncaughtSignal: return .signalled(process.terminationStatus)
-        @unknown default: return .exited(process.terminationStatus)
+        let status: Int32 = await withCheckedContinuation { continuation in
+            Thread {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+                state.value.withLock { $0.reaped = true }
+                continuation.resume(returning: status)
+            }.start()
         }
+        timer.cancel()
+        if state.value.withLock({ $0.killed }) { return .timedOut }
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
+}
+
+/// Shared by the reaper thread and the timeout task of one run.
+private final class ReapState: Sendable {
+    let value = Mutex((reaped: false, killed: false))
+}
+
+/// A sandbox could not be set up or run.
+public struct SandboxError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -4,7 +4,8 @@ import Foundation
 /// host is visible unless `hostTools` binds the system's `/usr`, `/bin`, `/lib`… read-only,
 /// and every namespace (network included) is unshared.
 public struct SandboxCommand: Sendable {
-    /// The staged input root, mounted read-write as `/`.
+    /// The staged input root, mounted read-write as `/`; see ``SandboxWorkspace`` for where
+    /// it may live.
     public var root: String
     /// Relative to the root; "" is the root.
     public var workingDirectory: String

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import GRPCCore
 import GRPCProtobuf
 import LocalCAS
@@ -28,16 +29,25 @@ public struct ExecutionConfiguration: Sendable {
 final class ActionExecutor: Sendable {
     let storage: ServerStorage
     let configuration: ExecutionConfiguration
+    /// Where jobs are staged: the configured work root if the sandbox user can reach it.
+    private let workRoot: String
+    private let user = SandboxUser.nobodyIfRoot
     private let slots: JobSlots
     private let logger = Logger(label: "lazycas.serve.execute")
 
     /// The platform property that asks for the host's /usr, /bin, /lib… (read-only).
     static let hostToolsProperty = "lazycas.host-tools"
 
-    init(storage: ServerStorage, configuration: ExecutionConfiguration) {
+    init(storage: ServerStorage, configuration: ExecutionConfiguration) throws {
         self.storage = storage
         self.configuration = configuration
+        workRoot = try SandboxWorkspace.choose(preferred: configuration.workRoot, user: user)
         slots = JobSlots(limit: configuration.jobs)
+    }
+
+    deinit {
+        // A fallback staging directory under /tmp is ours alone; jobs have emptied it.
+        if workRoot != configuration.workRoot { rmdir(workRoot) }
     }
 
     /// Executes one action. `stage` is told when the action is queued and when it starts.
@@ -95,14 +105,13 @@ final class ActionExecutor: Sendable {
     private func runStaged(_ actionDigest: Digest, action: Build_Bazel_Remote_Execution_V2_Action,
                            command: Build_Bazel_Remote_Execution_V2_Command, inputRoot: Digest,
                            outputs: [String], timeout: Duration, queued: Date) async throws -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
-        let job = "\(configuration.workRoot)/\(UUID().uuidString)"
+        let job = "\(workRoot)/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: job, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: job) }
         var metadata = Build_Bazel_Remote_Execution_V2_ExecutedActionMetadata()
         metadata.worker = "lazycas@\(ProcessInfo.processInfo.hostName)"
         metadata.queuedTimestamp = Google_Protobuf_Timestamp(date: queued)
         metadata.workerStartTimestamp = Google_Protobuf_Timestamp(date: Date())
-        let user = SandboxUser.nobodyIfRoot
         let root = job + "/root"
         metadata.inputFetchStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         _ = try InputStager(store: storage.cas, owner: user).stage(inputRoot, at: root)

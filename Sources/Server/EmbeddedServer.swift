@@ -38,7 +38,7 @@ public final class EmbeddedServer: Sendable {
         let stats = ServerStats()
         self.stats = stats
         let uploads = UploadSessions(store: storage.cas)
-        let executor = execution.map { ActionExecutor(storage: storage, configuration: $0) }
+        let executor = try execution.map { try ActionExecutor(storage: storage, configuration: $0) }
         var services: [any RegistrableRPCService] = [
             CapabilitiesService(limits: limits, executionEnabled: executor != nil),
             CASService(storage: storage, limits: limits, stats: stats),

@@ -1,0 +1,195 @@
+import Foundation
+import GRPCCore
+import GRPCProtobuf
+import LocalCAS
+import REAPI
+import RemoteCAS
+import SwiftProtobuf
+import TestSupport
+import Testing
+
+/// An action for the tests: an input root holding a static busybox as `bin/sh`, plus files.
+struct TestAction {
+    let dir = TemporaryDirectory("action")
+    let store: LocalContentStore
+    var inputRoot: Digest
+    var blobs: [Digest: BlobSource]
+    var actionDigest: Digest
+
+    init(script: String, outputs: [String] = [], files: [String: String] = [:], timeout: Int64 = 0,
+         hostTools: Bool = false, skipUploading: Set<String> = []) throws {
+        store = try LocalContentStore(root: dir.sub("cache"))
+        let root = dir.sub("root")
+        var fixture = TreeFixture(root: root)
+        for (path, content) in files { fixture.write(path, Data(content.utf8)) }
+        try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
+        try FileManager.default.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
+        let tree = try TreeImporter(store: store, storeFiles: true).importDirectory(at: root)
+        inputRoot = tree.root
+        blobs = tree.directories.mapValues { .data($0) }
+        for (d, p) in tree.files where !skipUploading.contains(String(p.dropFirst(root.count + 1))) { blobs[d] = .file(p) }
+        var command = Build_Bazel_Remote_Execution_V2_Command()
+        command.arguments = ["/bin/sh", "-c", script]
+        command.outputPaths = outputs
+        var path = Build_Bazel_Remote_Execution_V2_Command.EnvironmentVariable()
+        path.name = "PATH"
+        path.value = "/bin:/usr/bin"
+        command.environmentVariables = [path]
+        if hostTools {
+            var property = Build_Bazel_Remote_Execution_V2_Platform.Property()
+            property.name = "lazycas.host-tools"
+            property.value = "true"
+            command.platform.properties = [property]
+        }
+        let commandData = try command.serializedData()
+        var action = Build_Bazel_Remote_Execution_V2_Action()
+        action.commandDigest = Digest(data: commandData).proto
+        action.inputRootDigest = inputRoot.proto
+        if timeout > 0 { action.timeout.seconds = timeout }
+        let actionData = try action.serializedData()
+        actionDigest = Digest(data: actionData)
+        blobs[Digest(data: commandData)] = .data(commandData)
+        blobs[actionDigest] = .data(actionData)
+    }
+
+    func upload(_ s: Stubs) async throws {
+        _ = try await Uploader(client: s.casClient, store: store).upload(blobs)
+    }
+}
+
+/// Runs Execute and returns the final response (and how many operation states came back).
+func execute(_ s: Stubs, _ action: Digest, skipCache: Bool = false) async throws -> (Build_Bazel_Remote_Execution_V2_ExecuteResponse, [Google_Longrunning_Operation]) {
+    var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
+    request.actionDigest = action.proto
+    request.skipCacheLookup = skipCache
+    let operations = try await s.execution.execute(request) { response in
+        var all: [Google_Longrunning_Operation] = []
+        for try await op in response.messages { all.append(op) }
+        return all
+    }
+    guard let last = operations.last, last.done else { throw TestSupportError("Execute ended without a done operation") }
+    return (try Build_Bazel_Remote_Execution_V2_ExecuteResponse(unpackingAny: last.response), operations)
+}
+
+func blob(_ s: Stubs, _ digest: Build_Bazel_Remote_Execution_V2_Digest) async throws -> Data {
+    try await readAll(s, readRequest(try Digest(digest).resource))
+}
+
+/// Execution on `lazycas serve`: real commands in bubblewrap.
+@Suite(.serialized)
+struct ExecutionTests {
+    @Test func aCommandsFilesDirectoriesAndLogsComeBack() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "mkdir -p out/d && cat in.txt > out/f && echo nested > out/d/g && echo to-stdout && echo to-stderr >&2",
+                                    outputs: ["out/f", "out/d", "out/missing"], files: ["in.txt": "input\n"])
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let (response, operations) = try await execute(s, action.actionDigest)
+            #expect(response.status.code == 0)
+            #expect(!response.cachedResult)
+            #expect(operations.count >= 2, "at least one progress state before the final one")
+            let result = response.result
+            let stderr = String(decoding: try await blob(s, result.stderrDigest), as: UTF8.self)
+            #expect(result.exitCode == 0, "stderr: \(stderr)")
+            #expect(result.outputFiles.map(\.path) == ["out/f"])
+            #expect(try await blob(s, result.outputFiles[0].digest) == Data("input\n".utf8))
+            #expect(try await blob(s, result.stdoutDigest) == Data("to-stdout\n".utf8))
+            #expect(stderr == "to-stderr\n")
+            let dir = try #require(result.outputDirectories.first)
+            #expect(dir.path == "out/d")
+            #expect(dir.hasRootDirectoryDigest, "root_directory_digest is filled as well as tree_digest")
+            let tree = try Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: try await blob(s, dir.treeDigest))
+            #expect(Digest(data: try tree.root.serializedData()).proto == dir.rootDirectoryDigest)
+            #expect(tree.root.files.map(\.name) == ["g"])
+            #expect(try await blob(s, tree.root.files[0].digest) == Data("nested\n".utf8))
+        }
+        await server.stop()
+    }
+
+    @Test func aFailingCommandReportsItsExitCodeAndStderrAndIsNotCached() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "echo broken >&2; exit 3")
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let (response, _) = try await execute(s, action.actionDigest)
+            #expect(response.status.code == 0, "the action ran; its failure is in the result")
+            #expect(response.result.exitCode == 3)
+            #expect(try await blob(s, response.result.stderrDigest) == Data("broken\n".utf8))
+            var get = Build_Bazel_Remote_Execution_V2_GetActionResultRequest()
+            get.actionDigest = action.actionDigest.proto
+            #expect(await statusCode { _ = try await s.actionCache.getActionResult(get) } == .notFound)
+        }
+        await server.stop()
+    }
+
+    @Test func aMissingInputIsFailedPreconditionNamingTheBlob() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "cat data", files: ["data": "never uploaded\n"], skipUploading: ["data"])
+        let absent = Digest(data: Data("never uploaded\n".utf8))
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let (response, _) = try await execute(s, action.actionDigest)
+            #expect(response.status.code == Int32(RPCError.Code.failedPrecondition.rawValue))
+            let status = try GoogleRPCStatus(serializedBytes: try response.status.serializedData())
+            let violations = status.details.compactMap { $0.preconditionFailure }.flatMap(\.violations)
+            #expect(violations.map(\.subject) == ["blobs/\(absent.hash)/\(absent.sizeBytes)"])
+            #expect(violations.first?.type == "MISSING")
+        }
+        await server.stop()
+    }
+
+    @Test func aSecondIdenticalExecuteIsACacheHitWithoutARun() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        // Every run writes fresh random bytes, so identical outputs prove there was no second run.
+        let action = try TestAction(script: "head -c 16 /dev/urandom | od -An -tx1 > out.txt", outputs: ["out.txt"])
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let (first, _) = try await execute(s, action.actionDigest)
+            let (second, _) = try await execute(s, action.actionDigest)
+            #expect(!first.cachedResult)
+            #expect(second.cachedResult)
+            #expect(second.result.outputFiles == first.result.outputFiles, "the same bytes: no second run")
+            let (forced, _) = try await execute(s, action.actionDigest, skipCache: true)
+            #expect(!forced.cachedResult)
+            #expect(forced.result.outputFiles != first.result.outputFiles, "skip_cache_lookup runs it again")
+        }
+        await server.stop()
+    }
+
+    @Test func aTimeoutKillsTheAction() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "sleep 60", timeout: 1)
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let started = ContinuousClock.now
+            let (response, _) = try await execute(s, action.actionDigest)
+            #expect(ContinuousClock.now - started < .seconds(20))
+            #expect(response.status.code == Int32(RPCError.Code.deadlineExceeded.rawValue))
+        }
+        await server.stop()
+    }
+
+    @Test func theSandboxSeesNeitherHostFilesNorTheNetwork() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        // The server's own port is open on the host's loopback; the sandbox must not reach it.
+        let probe = "test ! -e /etc/passwd && test ! -e /usr/bin && test ! -e \(TestEnvironment.packageRoot) && ! wget -q -T 2 -O /dev/null http://127.0.0.1:\(server.port)/"
+        let isolated = try TestAction(script: probe)
+        let withTools = try TestAction(script: "test -d /usr/bin && ! test -e /etc/passwd", hostTools: true)
+        // Inputs are hard links into the server's CAS: the action must not be able to change them.
+        let tamper = try TestAction(script: "chmod 666 input 2>/dev/null; echo tampered >> input 2>/dev/null; cat input",
+                                    files: ["input": "pristine\n"])
+        try await Stubs.with(server) { s in
+            try await isolated.upload(s)
+            try await withTools.upload(s)
+            try await tamper.upload(s)
+            #expect(try await execute(s, isolated.actionDigest).0.result.exitCode == 0)
+            #expect(try await execute(s, withTools.actionDigest).0.result.exitCode == 0, "lazycas.host-tools binds /usr read-only")
+            let tampered = try await execute(s, tamper.actionDigest).0.result
+            #expect(try await blob(s, tampered.stdoutDigest) == Data("pristine\n".utf8))
+            let stored = try server.embedded!.storage.cas.read(Digest(data: Data("pristine\n".utf8)))
+            #expect(stored == Data("pristine\n".utf8), "the CAS copy is untouched")
+        }
+        await server.stop()
+    }
+}
