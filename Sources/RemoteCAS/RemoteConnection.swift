@@ -27,7 +27,10 @@ public final class RemoteConnection: Sendable {
                 target: Self.target(configuration.endpoint),
                 transportSecurity: try Self.security(configuration),
                 config: .defaults { config in
+                    // Large frames and a large window: blobs stream without waiting on
+                    // flow-control updates every 64 KiB.
                     config.http2.maxFrameSize = 1 << 20
+                    config.http2.targetWindowSize = 16 << 20
                     config.connection.maxIdleTime = .seconds(300)
                     config.backoff.initial = .milliseconds(100)
                     config.backoff.max = .seconds(2)

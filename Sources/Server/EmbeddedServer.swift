@@ -54,7 +54,12 @@ public final class EmbeddedServer: Sendable {
         for address in listen {
             let transport = HTTP2ServerTransport.Posix(
                 address: address.socketAddress, transportSecurity: .plaintext,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = limits.maxMessageBytes })
+                config: .defaults {
+                    $0.rpc.maxRequestPayloadSize = limits.maxMessageBytes
+                    // Uploads stream without waiting on flow-control updates every 64 KiB.
+                    $0.http2.maxFrameSize = 1 << 20
+                    $0.http2.targetWindowSize = 16 << 20
+                })
             let server = GRPCServer(transport: transport, services: services,
                                     interceptors: [StatsInterceptor(stats: stats)])
             servers.append(server)

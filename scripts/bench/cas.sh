@@ -9,18 +9,8 @@
 FILES="${1:-10000}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# A Python client for casd's LocalCAS API, from the buildstream wheel's generated modules.
-VENV="$ROOT/.tools/bench-venv"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q grpcio 'protobuf>=5.29,<7'
-  tmp="$(mktemp -d)"
-  python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" buildstream==2.8.1
-  unzip -q -o "$tmp"/buildstream-*.whl 'buildstream/_protos/*' -d "$VENV/protos"
-  touch "$VENV/protos/buildstream/__init__.py"
-  rm -rf "$tmp"
-fi
-PY="env PYTHONPATH=$VENV/protos $VENV/bin/python $ROOT/scripts/bench/casd_client.py"
+bench_venv
+PY="$BENCH_PY $ROOT/scripts/bench/casd_client.py"
 
 make_tree "$WORK/src" "$FILES"
 TOTAL_FILES=$(find "$WORK/src" -type f | wc -l)

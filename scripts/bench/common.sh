@@ -52,3 +52,28 @@ with open(os.path.join(root, "probe"), "wb") as f:
     f.write(rng.randbytes(10 << 20))
 PY
 }
+
+# bench_venv: a Python with grpcio and the REAPI/LocalCAS modules generated in the buildstream
+# wheel, for clients that are not lazycas; sets BENCH_PY.
+bench_venv() {
+  local venv="$ROOT/.tools/bench-venv"
+  if [ ! -x "$venv/bin/python" ] || [ ! -d "$venv/protos/buildstream" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q grpcio 'protobuf>=5.29,<7'
+    local tmp; tmp="$(mktemp -d)"
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" buildstream==2.8.1
+    unzip -q -o "$tmp"/buildstream-*.whl 'buildstream/_protos/*' -d "$venv/protos"
+    touch "$venv/protos/buildstream/__init__.py"
+    rm -rf "$tmp"
+  fi
+  BENCH_PY="env PYTHONPATH=$venv/protos $venv/bin/python"
+}
+
+# start_lazycas_serve NAME: a fresh `lazycas serve` with its own storage; sets PORT.
+start_lazycas_serve() {
+  local name=$1
+  PORT=$(free_port)
+  "$LAZYCAS" serve --listen "grpc://127.0.0.1:$PORT" --storage "$WORK/$name" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$PORT"
+}
