@@ -17,9 +17,9 @@ public struct RemoteEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.usesTLS = usesTLS
     }
 
-    /// Parses an endpoint URL.
+    /// Parses an endpoint URL. For an address to listen on, port 0 (any free port) is allowed.
     /// - Throws: `.invalidArgument` saying what is wrong with `text`.
-    public init(parsing text: String) throws(CASError) {
+    public init(parsing text: String, forListening: Bool = false) throws(CASError) {
         if text.hasPrefix("unix:") {
             var path = String(text.dropFirst("unix:".count))
             if path.hasPrefix("//") { path.removeFirst(2) }
@@ -53,7 +53,7 @@ public struct RemoteEndpoint: Sendable, Hashable, CustomStringConvertible {
         let port: Int
         if portText.isEmpty {
             port = tls ? 443 : 80
-        } else if let p = Int(portText), (1...65535).contains(p) {
+        } else if let p = Int(portText), ((forListening ? 0 : 1)...65535).contains(p) {
             port = p
         } else {
             throw CASError(.invalidArgument, "invalid remote '\(text)': port '\(portText)' is not a number from 1 to 65535")

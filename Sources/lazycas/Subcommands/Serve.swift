@@ -18,7 +18,7 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Address to listen on: grpc://HOST:PORT or unix:/PATH (repeatable; default grpc://127.0.0.1:50051).")
+    @Option(name: .long, help: "Address to listen on: grpc://HOST:PORT (port 0: any free port) or unix:/PATH (repeatable; default grpc://127.0.0.1:50051).")
     var listen: [String] = []
 
     @Option(name: .long, help: "Where the server keeps its CAS and caches (default: ~/.local/share/lazycas/server).")
@@ -75,7 +75,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     static func address(_ text: String) throws -> EmbeddedServer.Address {
-        let endpoint = try RemoteEndpoint(parsing: text)
+        let endpoint = try RemoteEndpoint(parsing: text, forListening: true)
         guard !endpoint.usesTLS else {
             throw CASError(.invalidArgument, "--listen \(text): serve does not do TLS; listen on grpc:// or unix: (behind a TLS proxy if needed)")
         }
