@@ -173,17 +173,28 @@ public final class LocalContentStore: Sendable {
     /// Every blob in the store with its size on disk. Walks `objects/`; meant for stats and GC.
     public func allDigests() -> [Digest] {
         var result = [Digest]()
+        forEachBlob { digest, _ in result.append(digest) }
+        return result
+    }
+
+    /// Calls `visit` for every blob with its `stat` (size, and mtime: the last use, see
+    /// ``touch(_:)``). Walks `objects/`.
+    public func forEachBlob(_ visit: (Digest, stat) -> Void) {
         let fm = FileManager.default
-        guard let prefixes = try? fm.contentsOfDirectory(atPath: objectsDir) else { return [] }
+        guard let prefixes = try? fm.contentsOfDirectory(atPath: objectsDir) else { return }
         for prefix in prefixes {
             guard let rests = try? fm.contentsOfDirectory(atPath: objectsDir + "/" + prefix) else { continue }
             for rest in rests {
                 var st = stat()
                 guard lstat("\(objectsDir)/\(prefix)/\(rest)", &st) == 0,
                       let d = try? Digest(hash: prefix + rest, sizeBytes: Int64(st.st_size)) else { continue }
-                result.append(d)
+                visit(d, st)
             }
         }
-        return result
+    }
+
+    /// Marks a blob as just used (its mtime is the clock ``StoreQuota`` evicts by).
+    public func touch(_ digest: Digest) {
+        utimensat(AT_FDCWD, path(of: digest), nil, 0)
     }
 }

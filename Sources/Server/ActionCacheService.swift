@@ -34,10 +34,27 @@ extension ServerStorage {
               let result = try? Build_Bazel_Remote_Execution_V2_ActionResult(serializedBytes: data) else { return nil }
         let referenced = Self.blobs(of: result)
         guard let digests = try? referenced.map({ try Digest($0) }), cas.missing(digests).isEmpty else { return nil }
+        used(digests)
         return result
     }
 
+    /// Every blob a result needs, the content of its output directories included.
+    func referencedBlobs(of result: Build_Bazel_Remote_Execution_V2_ActionResult) -> [Digest] {
+        var digests = Self.blobs(of: result).compactMap { try? Digest($0) }
+        for dir in result.outputDirectories {
+            guard let tree = try? Digest(dir.treeDigest), let data = try? cas.read(tree),
+                  let message = try? Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: data) else { continue }
+            for node in [message.root] + message.children {
+                digests += node.files.compactMap { try? Digest($0.digest) }
+                if let data = try? node.serializedData() { digests.append(Digest(data: data)) }
+            }
+        }
+        return digests
+    }
+
+    /// Caches `result`, and keeps what it names from eviction for a while.
     func storeResult(_ result: Build_Bazel_Remote_Execution_V2_ActionResult, for action: Digest) throws(CASError) {
+        quota?.protect(referencedBlobs(of: result), for: Self.freshResult)
         let data: Data
         do {
             data = try result.serializedData()

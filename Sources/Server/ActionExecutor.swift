@@ -78,7 +78,10 @@ final class ActionExecutor: Sendable {
         let commandDigest = try Digest.fromRequest(action.commandDigest, field: "Action.command_digest")
         let command: Build_Bazel_Remote_Execution_V2_Command = try load(commandDigest, what: "Command")
         let inputRoot = try Digest.fromRequest(action.inputRootDigest, field: "Action.input_root_digest")
-        try checkInputs(inputRoot)
+        // The inputs stay in the CAS (no eviction) until the action is done with them.
+        let pinned = try checkInputs(inputRoot) + [actionDigest, commandDigest]
+        storage.quota?.pin(pinned)
+        defer { storage.quota?.unpin(pinned) }
         let outputs = command.outputPaths.isEmpty ? command.outputFiles + command.outputDirectories : command.outputPaths
         for path in outputs + [command.workingDirectory] where path.hasPrefix("/") || path.split(separator: "/").contains("..") {
             throw RPCError(code: .invalidArgument, message: "path '\(path)' in Command \(commandDigest) must be relative and stay inside the input root")
@@ -148,6 +151,10 @@ final class ActionExecutor: Sendable {
             response.status.message = "action \(actionDigest) timed out after \(timeout) and was killed"
         }
         response.result = result
+        // The client is about to fetch what the action produced: keep it from eviction.
+        let produced = storage.referencedBlobs(of: result)
+        storage.quota?.protect(produced, for: ServerStorage.freshResult)
+        storage.stored(produced.reduce(0) { $0 + $1.sizeBytes })
         if case .exited(0) = outcome, !action.doNotCache {
             try storage.storeResult(result, for: actionDigest)
         }
@@ -167,8 +174,10 @@ final class ActionExecutor: Sendable {
     }
 
     /// Every Directory and file blob of the input root must be present.
-    private func checkInputs(_ root: Digest) throws {
+    /// - Returns: all of them.
+    private func checkInputs(_ root: Digest) throws -> [Digest] {
         var missing: [Digest] = []
+        var all: [Digest] = []
         var stack = [root]
         var seen: Set<Digest> = []
         while let digest = stack.popLast() {
@@ -183,10 +192,13 @@ final class ActionExecutor: Sendable {
             } catch {
                 throw RPCError(code: .invalidArgument, message: "input Directory \(digest) is invalid: \(error)")
             }
+            all.append(digest)
+            all += dir.files.map(\.digest)
             missing += storage.cas.missing(dir.files.map(\.digest))
             stack += dir.directories.map(\.digest)
         }
         if !missing.isEmpty { throw Self.missing(missing) }
+        return all
     }
 
     /// FAILED_PRECONDITION with one MISSING violation per blob, as REAPI specifies.

@@ -30,6 +30,7 @@ struct ByteStreamService: Google_Bytestream_ByteStream.SimpleServiceProtocol {
             throw RPCError(cas: error)
         }
         defer { close(fd) }
+        storage.used([name.digest])
         var offset = request.readOffset
         var buffer = [UInt8](repeating: 0, count: limits.readChunkBytes)
         while offset < end {
@@ -107,7 +108,10 @@ struct ByteStreamService: Google_Bytestream_ByteStream.SimpleServiceProtocol {
         stats.record("Write") { $0.bytesIn += Int64(message.data.count) }
         switch outcome {
         case .success(let done):
-            if done { uploads.end(resource) }
+            if done {
+                uploads.end(resource)
+                storage.stored(session.digest.sizeBytes)
+            }
             return done
         case .failure(let error):
             uploads.end(resource)

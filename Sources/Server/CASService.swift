@@ -14,10 +14,13 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
 
     func findMissingBlobs(request: Build_Bazel_Remote_Execution_V2_FindMissingBlobsRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse {
         var response = Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse()
+        var present: [Digest] = []
         for (i, proto) in request.blobDigests.enumerated() {
             let digest = try Digest.fromRequest(proto, field: "blob_digests[\(i)]")
-            if !storage.cas.contains(digest) { response.missingBlobDigests.append(proto) }
+            if storage.cas.contains(digest) { present.append(digest) } else { response.missingBlobDigests.append(proto) }
         }
+        // A client that finds a blob present will rely on it: it counts as a use.
+        storage.used(present)
         return response
     }
 
@@ -44,6 +47,7 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
             response.responses.append(entry)
         }
         stats.record("BatchUpdateBlobs") { $0.bytesIn += total }
+        storage.stored(total)
         return response
     }
 
@@ -74,6 +78,7 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
             response.responses.append(entry)
         }
         stats.record("BatchReadBlobs") { $0.bytesOut += sent }
+        storage.used(digests)
         return response
     }
 

@@ -157,6 +157,35 @@ struct ExecutionTests {
         await server.stop()
     }
 
+    @Test func aClientThatDisconnectsReattachesWithWaitExecution() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "sleep 1; echo finished > out.txt", outputs: ["out.txt"])
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
+            request.actionDigest = action.actionDigest.proto
+            // Take the first state and hang up, as a client whose connection broke would.
+            let name = try await s.execution.execute(request) { response in
+                for try await op in response.messages { return op.name }
+                return ""
+            }
+            #expect(name.hasPrefix("operations/"))
+            var wait = Build_Bazel_Remote_Execution_V2_WaitExecutionRequest()
+            wait.name = name
+            let last = try await s.execution.waitExecution(wait) { response in
+                var last = Google_Longrunning_Operation()
+                for try await op in response.messages { last = op }
+                return last
+            }
+            #expect(last.done)
+            let result = try Build_Bazel_Remote_Execution_V2_ExecuteResponse(unpackingAny: last.response).result
+            #expect(try await blob(s, try #require(result.outputFiles.first).digest) == Data("finished\n".utf8))
+            wait.name = "operations/unknown"
+            #expect(await statusCode { try await s.execution.waitExecution(wait) { r in for try await _ in r.messages {} } } == .notFound)
+        }
+        await server.stop()
+    }
+
     @Test func aTimeoutKillsTheAction() async throws {
         let server = try await TestServer.start(.lazycasServe)
         let action = try TestAction(script: "sleep 60", timeout: 1)

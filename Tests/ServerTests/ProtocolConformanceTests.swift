@@ -192,4 +192,37 @@ struct EmbeddedServerTests {
         }
         await server.stop()
     }
+
+    @Test func theQuotaEvictsTheLeastRecentlyUsedBlobButNeverAFreshResults() async throws {
+        let server = try await TestServer.start(.lazycasServe, maxBytes: 1_000_000)
+        let blobs = (0..<4).map { i in Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &+ i * 7) }) }
+        let (a, b, c, d) = (Digest(data: blobs[0]), Digest(data: blobs[1]), Digest(data: blobs[2]), Digest(data: blobs[3]))
+        try await Stubs.with(server) { s in
+            func put(_ i: Int) async throws {
+                var batch = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest()
+                var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
+                entry.digest = Digest(data: blobs[i]).proto
+                entry.data = blobs[i]
+                batch.requests = [entry]
+                _ = try await s.cas.batchUpdateBlobs(batch)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // Stored a, c, b: then a is used again and c is named by a fresh result, which leaves
+            // b as the one to evict (without the touch it would be a, without the protection c).
+            for i in [0, 2, 1] { try await put(i) }
+            #expect(try await s.casClient.findMissing([a]).isEmpty)
+            var update = Build_Bazel_Remote_Execution_V2_UpdateActionResultRequest()
+            update.actionDigest = Digest(data: Data("action".utf8)).proto
+            var file = Build_Bazel_Remote_Execution_V2_OutputFile()
+            file.path = "out"
+            file.digest = c.proto
+            update.actionResult.outputFiles = [file]
+            _ = try await s.actionCache.updateActionResult(update)
+            try await put(3)
+            #expect(try await s.casClient.findMissing([a, b, c, d]) == [b])
+        }
+        let usage = try #require(server.embedded?.storage.quota?.usage)
+        #expect(usage <= 1_000_000)
+        await server.stop()
+    }
 }

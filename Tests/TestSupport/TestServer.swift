@@ -32,14 +32,15 @@ public final class TestServer: Sendable {
     }
 
     /// Starts a fresh server with empty storage.
-    public static func start(_ kind: ServerKind, jobs: Int = 2) async throws -> TestServer {
+    /// - Parameter maxBytes: a CAS size limit (`lazycas serve` only).
+    public static func start(_ kind: ServerKind, jobs: Int = 2, maxBytes: Int64? = nil) async throws -> TestServer {
         let dir = TemporaryDirectory("server")
         switch kind {
         case .buildboxCASD:
             let casd = try await BuildboxCASD()
             return TestServer(kind: kind, port: casd.port, embedded: nil, casd: casd, directory: dir)
         case .lazycasServe:
-            let storage = try ServerStorage(root: dir.sub("storage"))
+            let storage = try ServerStorage(root: dir.sub("storage"), maxBytes: maxBytes)
             let server = try await EmbeddedServer(
                 storage: storage, listen: [.tcp(host: "127.0.0.1", port: 0)],
                 execution: ExecutionConfiguration(jobs: jobs, workRoot: dir.sub("work")))

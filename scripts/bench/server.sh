@@ -10,6 +10,7 @@ CLIENT="$BENCH_PY $ROOT/scripts/bench/server_client.py"
 
 start_lazycas_serve ours
 OURS=$($CLIENT "127.0.0.1:$PORT")
+kill -USR1 "${PIDS[-1]}"; sleep 0.2
 start_casd casd
 CASD=$($CLIENT "127.0.0.1:$PORT")
 
@@ -28,3 +29,6 @@ print(f"|{'-'*30}|{'-'*16}|{'-'*16}|{'-'*11}|")
 for label, key, unit in rows:
     print(f"| {label:28} | {ours[key]:>8.0f} {unit:>5} | {casd[key]:>8.0f} {unit:>5} | {ours[key] / casd[key]:>8.2f}× |")
 PY
+echo
+echo "lazycas serve's own counters for that run (SIGUSR1):"
+grep '^stats:' "$WORK/ours.log" | tail -1 | sed 's/^stats: //; s/; /\n/g' | sed 's/^/  /'

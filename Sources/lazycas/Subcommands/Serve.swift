@@ -27,6 +27,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Actions running at once; more wait in a queue (default: the number of CPUs).")
     var jobs: Int?
 
+    @Option(name: .long, help: "Keep the CAS under this size (e.g. 20G, 500M), evicting least recently used blobs; default: no limit.")
+    var maxSize: String?
+
     @Option(name: .long, help: "Write per-method counters (JSON) to this file, refreshed every second.")
     var statsFile: String?
 
@@ -34,15 +37,33 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let maxSize, Self.bytes(maxSize) == nil {
+            throw ValidationError("--max-size '\(maxSize)' is not a size: use bytes or a number with K, M, G or T (e.g. 20G)")
+        }
+    }
+
+    /// "20G", "500M", "1024": bytes (binary units).
+    static func bytes(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var number = text.uppercased()
+        if number.hasSuffix("B") { number.removeLast() }
+        var scale: Int64 = 1
+        if let last = number.last, let unit = units[last] {
+            scale = unit
+            number.removeLast()
+        }
+        guard let value = Double(number), value > 0 else { return nil }
+        return Int64(value * Double(scale))
     }
 
     func run() async throws {
         let addresses = try (listen.isEmpty ? ["grpc://127.0.0.1:50051"] : listen).map(Self.address)
         let root = URL(fileURLWithPath: expandingTilde(storage ?? homeDirectory + "/.local/share/lazycas/server")).standardizedFileURL.path
-        let storage = try ServerStorage(root: root)
+        let storage = try ServerStorage(root: root, maxBytes: maxSize.flatMap(Self.bytes))
         let execution = ExecutionConfiguration(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, workRoot: root + "/work")
         let server = try await EmbeddedServer(storage: storage, listen: addresses, execution: execution)
-        Terminal.note("serving on \(server.addresses.map(\.description).joined(separator: ", ")) (storage \(root), \(execution.jobs) jobs)")
+        let limit = storage.quota.map { ", at most \(formatBytes($0.maxBytes))" } ?? ""
+        Terminal.note("serving on \(server.addresses.map(\.description).joined(separator: ", ")) (storage \(root)\(limit), \(execution.jobs) jobs)")
         let stats = server.stats
         var sources = [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)
