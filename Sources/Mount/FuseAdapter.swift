@@ -39,6 +39,9 @@ final class FuseAdapter: Sendable {
         pending.withLock { $0.requests.removeValue(forKey: ticket) }
     }
 
+    /// Set at init when the kernel supports FUSE_NO_OPENDIR_SUPPORT.
+    let kernelSkipsOpendir = Atomic(false)
+
     /// Requests still waiting for a reply from a Task.
     var pendingCount: Int { pending.withLock { $0.requests.count } }
 

@@ -1,5 +1,6 @@
 import CFuse
 import Glibc
+import Synchronization
 
 /// The `fuse_lowlevel_ops` table: each C callback recovers the ``FuseAdapter`` from the
 /// session userdata and forwards. Names are copied into Swift strings before anything else,
@@ -8,12 +9,14 @@ import Glibc
 enum FuseOperations {
     static func make() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
-        ops.`init` = { _, conn in
-            guard let conn else { return }
+        ops.`init` = { userdata, conn in
+            guard let conn, let userdata else { return }
             // Let libfuse splice file data from the CAS file descriptors into /dev/fuse.
             if conn.pointee.capable & UInt32(FUSE_CAP_SPLICE_WRITE) != 0 {
                 conn.pointee.want |= UInt32(FUSE_CAP_SPLICE_WRITE)
             }
+            let adapter = Unmanaged<FuseAdapter>.fromOpaque(userdata).takeUnretainedValue()
+            adapter.kernelSkipsOpendir.store(conn.pointee.capable & UInt32(FUSE_CAP_NO_OPENDIR_SUPPORT) != 0, ordering: .relaxed)
         }
         ops.lookup = { req, parent, name in
             FuseAdapter.from(req).lookup(req, parent, String(cString: name!))
@@ -35,6 +38,14 @@ enum FuseOperations {
         ops.read = { req, _, size, offset, fi in FuseAdapter.from(req).read(req, size, offset, fi!) }
         ops.release = { req, _, fi in FuseAdapter.from(req).release(req, fi!) }
         ops.opendir = { req, _, fi in
+            // Directories need no state per open. Where the kernel allows it, ENOSYS tells it to
+            // stop sending opendir/releasedir altogether and to cache every listing (Linux
+            // treats a directory opened without OPENDIR as keep_cache + cache_readdir), which
+            // saves two round trips per directory on a warm walk.
+            if FuseAdapter.from(req).kernelSkipsOpendir.load(ordering: .relaxed) {
+                fuse_reply_err(req, ENOSYS)
+                return
+            }
             cfuse_set_cache_readdir(fi!)
             fuse_reply_open(req, fi)
         }
