@@ -8,21 +8,19 @@ import Synchronization
 
 /// The FUSE low-level front end of a ``LazyFileSystem``: C callbacks that decode requests, ask
 /// the filesystem, and reply. Requests that only need memory and the local CAS are answered
-/// on the FUSE thread; an open of a blob that must be fetched is handed to a Task, which
-/// replies when the fetch is done, so no FUSE thread ever waits on the network.
+/// on the FUSE thread; a read of a blob that must be fetched is handed to a Task, which
+/// replies when its bytes are there, so no FUSE thread ever waits on the network.
 final class FuseAdapter: Sendable {
     let fs: LazyFileSystem
     /// Kernel caches of entries and attributes never expire: the tree is immutable.
     static let timeout: Double = 365 * 24 * 3600
     private let logger = Logger(label: "lazycas.fuse")
-    /// Opens waiting for a fetch, by ticket. Whoever removes a request from here replies to
+    /// Reads waiting for a fetch, by ticket. Whoever removes a request from here replies to
     /// it: the Task when its fetch ends, or ``failPending()`` at unmount; never both.
     private let pending = Mutex<(next: UInt64, requests: [UInt64: FuseRequest])>((0, [:]))
 
-    /// Files open while their blob streams in, by file handle. The handle of a file whose blob
-    /// is local is its descriptor; stream handles have ``streamHandleBit`` set.
-    private let streams = Mutex<(next: UInt64, open: [UInt64: BlobStream])>((0, [:]))
-    static let streamHandleBit: UInt64 = 1 << 62
+    /// The session, once mounted (for cache invalidation notices).
+    let session = Mutex<SessionPointer?>(nil)
 
     /// Parks `req` until a Task replies to it; returns the ticket to claim it with.
     private func park(_ req: fuse_req_t?) -> UInt64 {
@@ -39,13 +37,14 @@ final class FuseAdapter: Sendable {
         pending.withLock { $0.requests.removeValue(forKey: ticket) }
     }
 
-    /// Set at init when the kernel supports FUSE_NO_OPENDIR_SUPPORT.
+    /// Set at init when the kernel supports FUSE_NO_OPENDIR_SUPPORT / FUSE_NO_OPEN_SUPPORT.
     let kernelSkipsOpendir = Atomic(false)
+    let kernelSkipsOpen = Atomic(false)
 
     /// Requests still waiting for a reply from a Task.
     var pendingCount: Int { pending.withLock { $0.requests.count } }
 
-    /// Answers every open still waiting for a fetch with EIO, so a lazy unmount is not held up
+    /// Answers every read still waiting for a fetch with EIO, so a lazy unmount is not held up
     /// by readers blocked in the kernel on a slow remote.
     func failPending() {
         let requests = pending.withLock { p -> [FuseRequest] in
@@ -119,38 +118,50 @@ final class FuseAdapter: Sendable {
         }
     }
 
+    /// Files need no state per open: reads find their blob by inode. Where the kernel allows
+    /// it, ENOSYS tells it to stop sending open/release altogether (Linux then keeps the page
+    /// cache across opens, as keep_cache would), so a warm re-read never reaches the daemon.
     func open(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>) {
         guard fi.pointee.flags & O_ACCMODE == O_RDONLY else {
             fuse_reply_err(req, EROFS)
             return
         }
+        if kernelSkipsOpen.load(ordering: .relaxed) {
+            fuse_reply_err(req, ENOSYS)
+            return
+        }
+        fi.pointee.fh = 0
+        cfuse_set_keep_cache(fi)
+        fuse_reply_open(req, fi)
+    }
+
+    /// Serves a read of file `ino`: from its local blob at once; from the stream of a large
+    /// blob as soon as the range has arrived; or, for a small blob that is not local, after a
+    /// fetch in a Task (with read-ahead companions). The first read of a cold file is what
+    /// fetches it.
+    func read(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ offset: off_t) {
+        let inode = UInt64(ino)
+        let stream: BlobStream?
         do {
-            if let fd = try fs.openLocal(UInt64(ino)) {
-                fi.pointee.fh = UInt64(fd)
-                cfuse_set_keep_cache(fi)
-                fuse_reply_open(req, fi)
+            if let fd = try fs.openLocal(inode) {
+                reply(req, fd: fd, size: size, offset: offset)
+                close(fd)
                 return
             }
-            if let stream = try fs.openStreaming(UInt64(ino)) {
-                // No keep_cache: pages read before the blob is verified must not outlive this open.
-                fi.pointee.fh = streams.withLock { s in
-                    s.next += 1
-                    s.open[s.next | Self.streamHandleBit] = stream
-                    return s.next | Self.streamHandleBit
-                }
-                if fuse_reply_open(req, fi) != 0 { streams.withLock { _ = $0.open.removeValue(forKey: fi.pointee.fh) } }
-                return
-            }
+            stream = try fs.openStreaming(inode) { [weak self] in self?.dropCachedPages(inode) }
         } catch {
             fuse_reply_err(req, error.errno)
             return
         }
-        let info = FileInfoCopy(value: fi.pointee)
+        if let stream {
+            read(req, from: stream, size: size, offset: offset)
+            return
+        }
         let fs = self.fs
         let ticket = park(req)
         Task {
             let result: Result<Int32, FileSystemError>
-            do { result = .success(try await fs.openFetching(UInt64(ino))) } catch { result = .failure(FileSystemError(error)) }
+            do { result = .success(try await fs.openFetching(inode)) } catch { result = .failure(FileSystemError(error)) }
             guard let request = self.claim(ticket) else {
                 // Already answered at unmount.
                 if case .success(let fd) = result { close(fd) }
@@ -158,29 +169,16 @@ final class FuseAdapter: Sendable {
             }
             switch result {
             case .success(let fd):
-                var copy = info.value
-                copy.fh = UInt64(fd)
-                cfuse_set_keep_cache(&copy)
-                if fuse_reply_open(request.raw, &copy) != 0 {
-                    // The open was interrupted: nobody will release this descriptor.
-                    close(fd)
-                }
+                self.reply(request.raw, fd: fd, size: size, offset: offset)
+                close(fd)
             case .failure(let error):
                 fuse_reply_err(request.raw, error.errno)
             }
         }
     }
 
-    func read(_ req: fuse_req_t?, _ size: Int, _ offset: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>) {
-        let handle = fi.pointee.fh
-        guard handle & Self.streamHandleBit != 0 else {
-            reply(req, fd: Int32(truncatingIfNeeded: handle), size: size, offset: offset)
-            return
-        }
-        guard let stream = streams.withLock({ $0.open[handle] }) else {
-            fuse_reply_err(req, EBADF)
-            return
-        }
+    /// A read of a blob that is streaming in: answered once its range has arrived.
+    private func read(_ req: fuse_req_t?, from stream: BlobStream, size: Int, offset: off_t) {
         do {
             if try stream.hasArrived(offset: Int64(offset), count: Int64(size)) {
                 reply(req, fd: stream.fd, size: size, offset: offset)
@@ -208,14 +206,17 @@ final class FuseAdapter: Sendable {
         if result != 0 { logger.debug("read reply failed: \(result)") }
     }
 
-    func release(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>) {
-        let handle = fi.pointee.fh
-        if handle & Self.streamHandleBit != 0 {
-            streams.withLock { _ = $0.open.removeValue(forKey: handle) }
-        } else {
-            close(Int32(truncatingIfNeeded: handle))
-        }
-        fuse_reply_err(req, 0)
+    /// Pages of a large file served before its blob failed verification must not stay in the
+    /// kernel's cache. The notice may wait for page locks held by reads that are waiting for
+    /// us, so it is sent from a thread of its own, never from the Swift concurrency pool
+    /// (libfuse: never in the path of a related operation).
+    private func dropCachedPages(_ inode: UInt64) {
+        Thread { [self] in
+            self.session.withLock { session in
+                guard let session else { return }
+                fuse_lowlevel_notify_inval_inode(session.raw, fuse_ino_t(inode), 0, 0)
+            }
+        }.start()
     }
 
     /// Fills one `readdir`/`readdirplus` reply from `offset` (an index into ".", "..", children).

@@ -42,15 +42,17 @@ public final class FuseMount: @unchecked Sendable {
             throw CASError(.io, "cannot mount FUSE at \(mountpoint) (is it an existing, empty, unmounted directory?)")
         }
         self.session = session
+        adapter.session.withLock { $0 = SessionPointer(raw: session) }
     }
 
     /// Serves requests until unmounted or signalled; then unmounts and frees the session.
     public func run(threads: UInt32 = 16) {
         _ = cfuse_session_loop_mt(session, threads)
         fuse_session_unmount(session)
-        // Opens still waiting on a fetch are answered now, so no Task replies into a freed
-        // session later.
+        // Reads still waiting on a fetch are answered now, and notices stop, so no Task
+        // touches a freed session later.
         adapter.failPending()
+        adapter.session.withLock { $0 = nil }
         fuse_session_destroy(session)
     }
 

@@ -17,6 +17,7 @@ enum FuseOperations {
             }
             let adapter = Unmanaged<FuseAdapter>.fromOpaque(userdata).takeUnretainedValue()
             adapter.kernelSkipsOpendir.store(conn.pointee.capable & UInt32(FUSE_CAP_NO_OPENDIR_SUPPORT) != 0, ordering: .relaxed)
+            adapter.kernelSkipsOpen.store(conn.pointee.capable & UInt32(FUSE_CAP_NO_OPEN_SUPPORT) != 0, ordering: .relaxed)
         }
         ops.lookup = { req, parent, name in
             FuseAdapter.from(req).lookup(req, parent, String(cString: name!))
@@ -35,8 +36,8 @@ enum FuseOperations {
         ops.getattr = { req, ino, _ in FuseAdapter.from(req).getattr(req, ino) }
         ops.readlink = { req, ino in FuseAdapter.from(req).readlink(req, ino) }
         ops.open = { req, ino, fi in FuseAdapter.from(req).open(req, ino, fi!) }
-        ops.read = { req, _, size, offset, fi in FuseAdapter.from(req).read(req, size, offset, fi!) }
-        ops.release = { req, _, fi in FuseAdapter.from(req).release(req, fi!) }
+        ops.read = { req, ino, size, offset, _ in FuseAdapter.from(req).read(req, ino, size, offset) }
+        ops.release = { req, _, _ in fuse_reply_err(req, 0) }
         ops.opendir = { req, _, fi in
             // Directories need no state per open. Where the kernel allows it, ENOSYS tells it to
             // stop sending opendir/releasedir altogether and to cache every listing (Linux

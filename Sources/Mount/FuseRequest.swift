@@ -8,8 +8,10 @@ struct FuseRequest: @unchecked Sendable {
     let raw: fuse_req_t
 }
 
-/// A copy of a `fuse_file_info` taken during a callback (the pointer libfuse passes is only
-/// valid until the callback returns), for a reply sent later.
-struct FileInfoCopy: @unchecked Sendable {
-    var value: fuse_file_info
+/// The `fuse_session` pointer, shared with Tasks that send notifications.
+///
+/// `@unchecked Sendable` is safe: libfuse's notify functions may be called from any thread
+/// while the session exists; ``FuseMount`` clears it before destroying the session.
+struct SessionPointer: @unchecked Sendable {
+    let raw: OpaquePointer
 }

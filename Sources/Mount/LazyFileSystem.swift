@@ -108,7 +108,7 @@ public final class LazyFileSystem: Sendable {
     public func openLocal(_ inode: UInt64) throws(FileSystemError) -> Int32? {
         guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
         guard store.contains(digest), let fd = try? store.openForReading(digest) else { return nil }
-        stats.update { $0.opens += 1; $0.hits += 1 }
+        stats.update { $0.reads += 1; $0.hits += 1 }
         readAhead.recordLocalOpen(digest)
         return fd
     }
@@ -117,11 +117,12 @@ public final class LazyFileSystem: Sendable {
     /// smaller ones are fetched whole before the open returns.
     public static let streamingThreshold: Int64 = 1 << 20
 
-    /// For a large file whose blob is not local: the stream bringing it in, readable as it
-    /// arrives, so the first bytes are served about one round trip after the open.
-    /// - Returns: nil when the file should be opened with ``openFetching(_:)`` instead (it is
+    /// For a large file whose blob is not local: the stream bringing it in (the running one, or
+    /// a new one), readable as it arrives, so the first bytes are served about one round trip
+    /// after the first read. `onFailure` is called if a stream this call started fails.
+    /// - Returns: nil when the file should be read through ``openFetching(_:)`` instead (it is
     ///   small, offline, or already coming in a batch).
-    public func openStreaming(_ inode: UInt64) throws(FileSystemError) -> BlobStream? {
+    public func openStreaming(_ inode: UInt64, onFailure: @escaping @Sendable () -> Void = {}) throws(FileSystemError) -> BlobStream? {
         guard case .file(let digest, _) = try node(inode), digest.sizeBytes >= Self.streamingThreshold,
               let fetcher else { return nil }
         let found: (stream: BlobStream, started: Bool)?
@@ -133,7 +134,7 @@ public final class LazyFileSystem: Sendable {
             throw .io
         }
         guard let found else { return nil }
-        stats.update { $0.opens += 1; $0.misses += 1 }
+        stats.update { $0.reads += 1; $0.misses += found.started ? 1 : 0 }
         if found.started {
             let path = inodes.path(inode)
             Task { [stats, logger] in
@@ -142,6 +143,7 @@ public final class LazyFileSystem: Sendable {
                 } catch {
                     logger.error("\(path): cannot fetch blob \(digest): \(error)")
                     stats.update { $0.errors += 1 }
+                    onFailure()
                 }
             }
         }
@@ -180,7 +182,7 @@ public final class LazyFileSystem: Sendable {
             stats.update { $0.errors += 1 }
             throw .io
         }
-        stats.update { $0.opens += 1; $0.misses += 1 }
+        stats.update { $0.reads += 1; $0.misses += 1 }
         guard let fd = try? store.openForReading(digest) else { throw .io }
         return fd
     }

@@ -1,13 +1,14 @@
 import Foundation
 import Synchronization
 
-/// What a mount has done: opens answered locally (hits) or after a fetch (misses), blobs and
-/// bytes fetched, and failures. Written as JSON for `lazycas cas stats`.
+/// What a mount has done: reads answered locally (hits) or after starting a fetch (misses),
+/// blobs and bytes fetched, and failures. Written as JSON for `lazycas cas stats`. Reads the
+/// kernel serves from its page cache never reach the mount and are not counted.
 public struct MountStatsSnapshot: Codable, Sendable, Equatable {
     public var mountpoint: String = ""
     public var root: String = ""
     public var pid: Int32 = 0
-    public var opens: Int = 0
+    public var reads: Int = 0
     public var hits: Int = 0
     public var misses: Int = 0
     public var blobsFetched: Int = 0

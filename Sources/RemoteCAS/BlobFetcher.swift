@@ -44,17 +44,19 @@ public final class BlobFetcher: Sendable {
         var waits: [(Digest, PendingBlob)] = []
         let (mine, theirs) = inflight.withLock { map -> ([Digest], [Digest]) in
             var mine: [Digest] = [], theirs: [Digest] = []
+            // A transfer may have stored a blob and left the map since `missing` was computed:
+            // check the store again under the lock, or that blob would be fetched twice.
             for d in missing {
                 if let running = map.blobs[d] {
                     waits.append((d, running))
-                } else {
+                } else if !store.contains(d) {
                     let pending = PendingBlob()
                     map.blobs[d] = pending
                     waits.append((d, pending))
                     mine.append(d)
                 }
             }
-            for d in extra where map.blobs[d] == nil {
+            for d in extra where map.blobs[d] == nil && !store.contains(d) {
                 map.blobs[d] = PendingBlob()
                 theirs.append(d)
             }

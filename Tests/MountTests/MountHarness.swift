@@ -94,3 +94,12 @@ func readFile(_ path: String) throws -> Data {
         data.append(contentsOf: buffer[0..<n])
     }
 }
+
+/// The errno of the first read of `path` (0 if it succeeded).
+func readError(_ path: String) -> Int32 {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return errno }
+    defer { close(fd) }
+    var byte: UInt8 = 0
+    return read(fd, &byte, 1) < 0 ? errno : 0
+}

@@ -179,12 +179,9 @@ struct MountFaultTests {
              (try? readFile(m.path + "/big")) == nil ? Errno(code: EIO) : nil)
         }
         #expect(small != nil && big != nil, "corrupt content must not be served")
-        // A small file fails at open; a large one streams, and its read of the end fails.
-        let openError = try await offPool { () -> Int32 in
-            let fd = open(m.path + "/f", O_RDONLY); let e = errno; if fd >= 0 { close(fd) }
-            return fd >= 0 ? 0 : e
-        }
-        #expect(openError == EIO)
+        // The first read fetches: a small file's read fails; a large one streams, and its
+        // read of the end fails.
+        #expect(try await offPool { readError(m.path + "/f") } == EIO)
         let tailError = try await offPool { () -> Int32 in
             let fd = open(m.path + "/big", O_RDONLY)
             guard fd >= 0 else { return -1 }
@@ -209,11 +206,7 @@ struct MountFaultTests {
                                       remote: { casd in try await box.start(casd) }, callTimeout: .seconds(3))
         box.proxy!.setFaults { $0.failNext = ["BatchReadBlobs": 1000] }
         let started = ContinuousClock.now
-        let failed = try await offPool { () -> Int32 in
-            let fd = open(m.path + "/f", O_RDONLY); let e = errno; if fd >= 0 { close(fd) }
-            return fd >= 0 ? 0 : e
-        }
-        #expect(failed == EIO)
+        #expect(try await offPool { readError(m.path + "/f") } == EIO)
         #expect(ContinuousClock.now - started < .seconds(10))
         box.proxy!.setFaults { $0.failNext = [:] }
         let ok = try await offPool { try readFile(m.path + "/f") == readFile(m.source + "/f") }

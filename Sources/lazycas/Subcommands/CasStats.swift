@@ -18,7 +18,7 @@ struct CasStats: AsyncParsableCommand {
             return
         }
         for m in mounts {
-            print("\(m.mountpoint) (pid \(m.pid), root \(m.root)): opens \(m.opens), hits \(m.hits), misses \(m.misses), fetched \(m.blobsFetched) blobs \(formatBytes(m.bytesFetched)), errors \(m.errors)")
+            print("\(m.mountpoint) (pid \(m.pid), root \(m.root)): reads \(m.reads), hits \(m.hits), misses \(m.misses), fetched \(m.blobsFetched) blobs \(formatBytes(m.bytesFetched)), errors \(m.errors)")
         }
     }
 }
