@@ -271,7 +271,7 @@ struct CLIMountTests {
         let busy = try cli.run(["mount", root, mnt, "--remote", casd.url, "--cache-dir", cache])
         #expect(busy.status == 1)
         #expect(busy.stderr.contains("busy"))
-        let content = try await Task.detached { try String(contentsOfFile: mnt + "/hello.txt", encoding: .utf8) }.value
+        let content = try await offPool { try String(contentsOfFile: mnt + "/hello.txt", encoding: .utf8) }
         #expect(content == "hello, mount\n")
         try await Task.sleep(for: .milliseconds(600))
         let stats = try cli.run(["cas", "stats", "--cache-dir", cache])
@@ -303,10 +303,10 @@ struct CLIMountTests {
         reader.start()
         try await Task.sleep(for: .milliseconds(500))
         process.terminate()
-        let exited = try await Task.detached { () -> Bool in
+        let exited = try await offPool { () -> Bool in
             for _ in 0..<400 where process.isRunning { usleep(25_000) }
             return !process.isRunning
-        }.value
+        }
         #expect(exited, "the mount process ends on SIGTERM")
         var st = stat()
         let status = stat(mnt, &st)
@@ -331,11 +331,11 @@ struct CLIMountTests {
         process.standardError = err
         try process.run()
         // The first line names the addresses actually bound.
-        let firstLine = try await Task.detached { () -> String in
+        let firstLine = try await offPool { () -> String in
             var line = Data()
             while let byte = try err.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
             return String(decoding: line, as: UTF8.self)
-        }.value
+        }
         #expect(firstLine.hasPrefix("serving on grpc://127.0.0.1:"), "\(firstLine)")
         #expect(firstLine.contains("unix:\(socket)"))
         let src = cli.home.sub("src")
@@ -347,10 +347,10 @@ struct CLIMountTests {
         let cat = try cli.run(["cas", "cat", root, "hello.txt", "--remote", tcp, "--cache-dir", cli.home.sub("c2")])
         #expect(cat.stdout == "hello from serve\n", "\(cat.stderr)")
         process.terminate()
-        let exited = try await Task.detached { () -> Bool in
+        let exited = try await offPool { () -> Bool in
             for _ in 0..<400 where process.isRunning { usleep(25_000) }
             return !process.isRunning
-        }.value
+        }
         #expect(exited)
         #expect(process.terminationStatus == 0)
         let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cli.home.path + "/stats.json"))) as? [String: Any]

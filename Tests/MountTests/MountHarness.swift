@@ -5,13 +5,6 @@ import Mount
 import RemoteCAS
 import TestSupport
 
-/// Runs blocking filesystem calls on a thread of their own: a read of a cold file waits for a
-/// fetch that runs on Swift's cooperative pool, which must not be the thread that waits.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
 
 /// A tree uploaded to a real buildbox-casd and mounted in-process from a fresh local cache that
 /// holds only its Directory nodes.

@@ -116,3 +116,12 @@ public struct TestSupportError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// Runs blocking calls on a thread of their own. A read of a FUSE file can wait for a fetch, or
+/// for a server, that runs on Swift's cooperative pool in this very process; blocking a pool
+/// thread there can starve what it waits for (2 cores: 2 pool threads) and deadlock.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
