@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: upload and download of a 10,000-file tree (1-64 KiB log-uniform, plus four
-# 10 MiB files) against buildbox-casd on loopback. Side by side in one run:
+# Benchmark: upload and download of a 10,000-file tree (1-64 KiB log-uniform, plus 10, 25,
+# 50 MiB and a 10 MiB probe) against buildbox-casd on loopback. Side by side in one run:
 #   lazycas   `cas put` (cold server) and `cas get-tree --files` (cold cache)
 #   casd      buildbox-casd's own client path: a casd proxy (--cas-remote) doing
 #             CaptureTree (upload) and FetchTree with file blobs (download)

@@ -32,7 +32,7 @@ start_casd() {
 }
 
 # make_tree DIR FILES: FILES files of 1-64 KiB (log-uniform) in nested directories, plus three
-# 10 MiB files under large/ and a 10 MiB probe file.
+# large files under large/ (10, 25 and 50 MiB) and a 10 MiB probe file.
 make_tree() {
   echo "generating $2 files…" >&2
   python3 - "$1" "$2" <<'PY'
@@ -45,9 +45,9 @@ for i in range(n):
     with open(os.path.join(d, f"f{i}"), "wb") as f:
         f.write(rng.randbytes(int(math.exp(rng.uniform(math.log(1024), math.log(65536))))))
 os.makedirs(os.path.join(root, "large"), exist_ok=True)
-for i in range(3):
+for i, mib in enumerate([10, 25, 50]):
     with open(os.path.join(root, "large", f"big{i}"), "wb") as f:
-        f.write(rng.randbytes(10 << 20))
+        f.write(rng.randbytes(mib << 20))
 with open(os.path.join(root, "probe"), "wb") as f:
     f.write(rng.randbytes(10 << 20))
 PY

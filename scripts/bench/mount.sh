@@ -2,7 +2,7 @@
 # Benchmark: the same tree behind buildbox-casd on loopback, read through a lazycas mount,
 # a buildbox-fuse mount and the native directory, side by side in one run. Prints one table
 # with each figure's ratio to native. Not a test: times are noisy, compare ratios.
-#   scripts/bench/mount.sh [FILES] [RTT_MS]   (default 10,000 files of 1-64 KiB + 3×10 MiB + a
+#   scripts/bench/mount.sh [FILES] [RTT_MS]   (default 10,000 files of 1-64 KiB + 10/25/50 MiB + a
 #                                            10 MiB probe; RTT_MS > 0 puts a delaying proxy in front
 #                                            of casd so loopback has that round-trip time)
 FILES="${1:-10000}"
