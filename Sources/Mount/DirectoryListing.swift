@@ -48,6 +48,12 @@ final class DirectoryListingCache: Sendable {
         self.tree = tree
     }
 
+    /// Adds listings of Directory nodes that are not (yet) in the store.
+    func seed(_ directories: some Sequence<(Digest, ValidatedDirectory)>) {
+        let parsed = directories.map { ($0.0, DirectoryListing($0.1)) }
+        listings.withLock { l in for (d, listing) in parsed { l[d] = listing } }
+    }
+
     func listing(_ digest: Digest) throws(CASError) -> DirectoryListing {
         if let cached = listings.withLock({ $0[digest] }) { return cached }
         let listing = DirectoryListing(try tree.directory(digest))

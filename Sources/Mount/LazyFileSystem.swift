@@ -31,6 +31,12 @@ public final class LazyFileSystem: Sendable {
         readAhead = ReadAhead()
     }
 
+    /// Makes Directory nodes known before they are in the store (a mount that just fetched
+    /// them serves at once and stores them in the background).
+    public func seed(_ directories: [Digest: ValidatedDirectory]) {
+        listings.seed(directories.map { ($0.key, $0.value) })
+    }
+
     /// What this mount has done; blobs and bytes fetched are what its connection received.
     public var currentStats: MountStatsSnapshot {
         var s = stats.snapshot

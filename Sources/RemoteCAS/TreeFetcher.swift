@@ -48,4 +48,59 @@ public struct TreeFetcher: Sendable {
         }
         return fetched
     }
+
+    /// The Directory nodes under `root` that are not local, fetched with one GetTree and
+    /// validated, but not stored: a caller that needs them now (a mount) uses them at once and
+    /// stores them afterwards with ``store(_:)``, since writing thousands of small files is
+    /// what takes longest. If GetTree leaves gaps, falls back to ``fetchTree(_:)``, which
+    /// stores everything, and returns what it did not store itself (nothing).
+    public func fetchMissingNodes(_ root: Digest) async throws(CASError) -> [Digest: FetchedDirectory] {
+        guard try !LocalTree(store: store).missingDirectories(under: root).isEmpty else { return [:] }
+        var nodes: [Digest: FetchedDirectory] = [:]
+        do {
+            for message in try await fetcher.client.getTree(root) {
+                let data = try message.serializedBytes() as Data
+                let digest = Digest(data: data)
+                nodes[digest] = FetchedDirectory(data: data, directory: try ValidatedDirectory(message, digest: digest))
+            }
+        } catch let error as CASError where error.code == .corrupt {
+            throw error
+        } catch {
+            nodes = [:]
+        }
+        if try complete(root, with: nodes) { return nodes }
+        try store(nodes)
+        try await fetchTree(root)
+        return [:]
+    }
+
+    /// Stores nodes returned by ``fetchMissingNodes(_:)``.
+    public func store(_ nodes: [Digest: FetchedDirectory]) throws(CASError) {
+        for (digest, node) in nodes where !store.contains(digest) {
+            try store.put(node.data, expecting: digest)
+        }
+    }
+
+    /// Whether every Directory under `root` is in `nodes` or local.
+    private func complete(_ root: Digest, with nodes: [Digest: FetchedDirectory]) throws(CASError) -> Bool {
+        var stack = [root]
+        var seen: Set<Digest> = []
+        while let digest = stack.popLast() {
+            guard seen.insert(digest).inserted else { continue }
+            if let node = nodes[digest] {
+                stack += node.directory.directories.map(\.digest)
+            } else if store.contains(digest) {
+                stack += try LocalTree(store: store).directory(digest).directories.map(\.digest)
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+}
+
+/// A Directory node as received (its exact bytes, which hash to its digest) and validated.
+public struct FetchedDirectory: Sendable {
+    public let data: Data
+    public let directory: ValidatedDirectory
 }

@@ -281,6 +281,11 @@ struct CLIMountTests {
         #expect(umount.status == 0, "\(umount.stderr)")
         try await Task.sleep(for: .milliseconds(300))
         #expect(!Mountpoint.isMounted(mnt))
+        // The mount fetched the Directory nodes into memory and stored them while serving:
+        // the tree now lists offline.
+        let ls = try cli.run(["cas", "ls", root, "--cache-dir", cache])
+        #expect(ls.status == 0, "\(ls.stderr)")
+        #expect(ls.stdout.contains("hello.txt"))
     }
 
     @Test func sigtermWhileAReadIsPendingUnmountsCleanly() async throws {

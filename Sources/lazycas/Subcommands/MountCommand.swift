@@ -51,9 +51,8 @@ struct MountCommand: AsyncParsableCommand {
             guard context.remote != nil else {
                 throw CASError(.notFound, "Directory nodes of \(root) are not local and no remote is configured (pass --remote)")
             }
-            Terminal.note("fetching the Directory nodes of \(root)…")
-            let fetched = try await context.withRemote(for: "mount") { try await TreeFetcher(fetcher: $0).fetchTree(root) }
-            Terminal.note("fetched \(fetched) Directory nodes")
+            // The process that serves the mount fetches them (see serve); say so here.
+            if !daemonChild { Terminal.note("fetching the Directory nodes of \(root)…") }
         }
         if foreground || daemonChild {
             try await serve(root: root, at: path, context: context)
@@ -77,7 +76,7 @@ struct MountCommand: AsyncParsableCommand {
         child.standardOutput = log
         child.standardError = log
         try child.run()
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             if Mountpoint.isMounted(path) {
                 Terminal.note("mounted at \(path) (pid \(child.processIdentifier), log \(logPath))")
@@ -90,7 +89,7 @@ struct MountCommand: AsyncParsableCommand {
             usleep(20_000)
         }
         child.terminate()
-        throw CASError(.io, "mount did not come up within 30 s (log \(logPath))")
+        throw CASError(.io, "mount did not come up within 120 s (log \(logPath))")
     }
 
     /// Mounts and serves until unmounted or signalled.
@@ -100,6 +99,19 @@ struct MountCommand: AsyncParsableCommand {
         let connection = try context.remote.map { try RemoteConnection($0) }
         let fetcher = connection.map { BlobFetcher(client: CASClient(connection: $0), store: context.store) }
         let fs = LazyFileSystem(root: root, store: context.store, fetcher: fetcher, stats: stats)
+        // Missing Directory nodes: fetched into memory, so the tree is listable after one
+        // GetTree; they are written to the local CAS in the background while it is served.
+        var storing: Task<Void, Never>?
+        if let fetcher, try !LocalTree(store: context.store).missingDirectories(under: root).isEmpty {
+            let treeFetcher = TreeFetcher(fetcher: fetcher)
+            let nodes = try await treeFetcher.fetchMissingNodes(root)
+            fs.seed(nodes.mapValues(\.directory))
+            Terminal.note("fetched \(nodes.count) Directory nodes")
+            storing = Task.detached(priority: .utility) {
+                do { try treeFetcher.store(nodes) } catch { Terminal.note("cannot store the Directory nodes of \(root): \(error)") }
+            }
+        }
+        let persisting = storing
         let slot = MountSlot()
         let signalSources = FuseMount.unmountOnSignals { slot.mount }
         let mount = try FuseMount(fs: fs, mountpoint: path, allowOther: allowOther)
@@ -113,7 +125,10 @@ struct MountCommand: AsyncParsableCommand {
             Task { _ = try? await fetcher.client.batchLimit() }
         }
         if prefetch, let fetcher {
-            prefetchTask = Task { await Self.prefetchAll(root: root, fetcher: fetcher) }
+            prefetchTask = Task {
+                await persisting?.value  // prefetch walks the tree in the store
+                await Self.prefetchAll(root: root, fetcher: fetcher)
+            }
         }
         // The FUSE loop blocks its threads; keep it off Swift's cooperative pool.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -127,6 +142,7 @@ struct MountCommand: AsyncParsableCommand {
         signalSources.forEach { $0.cancel() }
         prefetchTask?.cancel()
         reporter.cancel()
+        await persisting?.value
         statsFile.remove()
         // The tree is unmounted. Fetches still in flight (a slow remote) have no reader left;
         // do not wait out their deadlines. The CAS stays consistent: a blob being written is
