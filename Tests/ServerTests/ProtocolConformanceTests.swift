@@ -123,7 +123,19 @@ struct EmbeddedServerTests {
                 entry.data = data
                 batch.requests.append(entry)
             }
+            // Over max_batch_total_size_bytes: INVALID_ARGUMENT, as REAPI specifies for batches.
             #expect(await statusCode { _ = try await s.cas.batchUpdateBlobs(batch) } == .invalidArgument)
+            // Over the largest message the server accepts at all (8 MiB): refused by gRPC before
+            // it reaches the service.
+            var huge = batch
+            for i in 5..<10 {
+                var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
+                let data = Data(repeating: UInt8(i), count: 1_000_000)
+                entry.digest = Digest(data: data).proto
+                entry.data = data
+                huge.requests.append(entry)
+            }
+            #expect(await statusCode { _ = try await s.cas.batchUpdateBlobs(huge) } != nil)
             var read = Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest()
             read.digests = batch.requests.map(\.digest)
             #expect(await statusCode { _ = try await s.cas.batchReadBlobs(read) } == .invalidArgument)
@@ -132,7 +144,7 @@ struct EmbeddedServerTests {
             #expect(caps.executionCapabilities.execEnabled)
         }
         let stats = server.embedded!.stats.snapshot
-        #expect(stats["BatchUpdateBlobs"]?.errors == 1)
+        #expect(stats["BatchUpdateBlobs"]?.errors == 2)
         #expect(stats["GetCapabilities"]?.requests == 1)
         await server.stop()
     }
