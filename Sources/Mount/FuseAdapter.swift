@@ -148,12 +148,13 @@ final class FuseAdapter: Sendable {
                 close(fd)
                 return
             }
-            stream = try fs.openStreaming(inode) { [weak self] in self?.dropCachedPages(inode) }
+            stream = try fs.openStreaming(inode)
         } catch {
             fuse_reply_err(req, error.errno)
             return
         }
         if let stream {
+            watch(stream, servedTo: inode)
             read(req, from: stream, size: size, offset: offset)
             return
         }
@@ -204,6 +205,25 @@ final class FuseAdapter: Sendable {
     private func reply(_ req: fuse_req_t?, fd: Int32, size: Int, offset: off_t) {
         let result = cfuse_reply_fd(req, fd, size, offset)
         if result != 0 { logger.debug("read reply failed: \(result)") }
+    }
+
+    /// Streams that served bytes to an inode, watched until they end: if one fails, every
+    /// inode it served gets its cached pages dropped (two files may share a blob; a stream may
+    /// have been started by a prefetch rather than by a read).
+    private let watched = Mutex<Set<StreamReader>>([])
+
+    private struct StreamReader: Hashable {
+        let stream: ObjectIdentifier
+        let inode: UInt64
+    }
+
+    private func watch(_ stream: BlobStream, servedTo inode: UInt64) {
+        let key = StreamReader(stream: ObjectIdentifier(stream), inode: inode)
+        guard watched.withLock({ $0.insert(key).inserted }) else { return }
+        Task {
+            do { try await stream.complete() } catch { self.dropCachedPages(inode) }
+            _ = self.watched.withLock { $0.remove(key) }
+        }
     }
 
     /// Pages of a large file served before its blob failed verification must not stay in the

@@ -125,10 +125,10 @@ public final class LazyFileSystem: Sendable {
 
     /// For a large file whose blob is not local: the stream bringing it in (the running one, or
     /// a new one), readable as it arrives, so the first bytes are served about one round trip
-    /// after the first read. `onFailure` is called if a stream this call started fails.
+    /// after the first read.
     /// - Returns: nil when the file should be read through ``openFetching(_:)`` instead (it is
     ///   small, offline, or already coming in a batch).
-    public func openStreaming(_ inode: UInt64, onFailure: @escaping @Sendable () -> Void = {}) throws(FileSystemError) -> BlobStream? {
+    public func openStreaming(_ inode: UInt64) throws(FileSystemError) -> BlobStream? {
         guard case .file(let digest, _) = try node(inode), digest.sizeBytes >= Self.streamingThreshold,
               let fetcher else { return nil }
         let found: (stream: BlobStream, started: Bool)?
@@ -149,7 +149,6 @@ public final class LazyFileSystem: Sendable {
                 } catch {
                     logger.error("\(path): cannot fetch blob \(digest): \(error)")
                     stats.update { $0.errors += 1 }
-                    onFailure()
                 }
             }
         }

@@ -135,7 +135,8 @@ public final class BlobFetcher: Sendable {
         guard !store.contains(digest) else { return nil }
         let found: Result<(stream: BlobStream, started: Bool)?, CASError> = inflight.withLock { map in
             if let running = map.streams[digest] { return .success((running, false)) }
-            if map.blobs[digest] != nil { return .success(nil) }
+            // Checked again under the lock: a transfer may have just stored it and left.
+            if map.blobs[digest] != nil || store.contains(digest) { return .success(nil) }
             let stream: BlobStream
             do throws(CASError) { stream = try makeStream(digest) } catch { return .failure(error) }
             map.streams[digest] = stream

@@ -44,8 +44,13 @@ public final class BlobStream: Sendable {
         var running = 0
         var waiters: [Waiter] = []
         var outcome: Result<Void, CASError>?
+        /// Set by the one chunk that found every chunk complete: it alone verifies and commits.
+        var committing = false
         var completion: [CheckedContinuation<Void, any Error>] = []
     }
+
+    /// The largest blob streamed: 1 TiB.
+    static let largestBlob: Int64 = 1 << 40
 
     /// Attempts per chunk, each resuming where the previous one stopped.
     static let attemptsPerChunk = 3
@@ -59,6 +64,11 @@ public final class BlobStream: Sendable {
         self.parallelChunks = max(1, parallelChunks)
         blob = try PartialBlob(store: store, digest: digest)
         precondition(digest.sizeBytes > 0, "the empty blob is never fetched")
+        // Sizes come from Directory nodes off the network: refuse absurd ones rather than
+        // allocate chunk tables for them.
+        guard digest.sizeBytes <= Self.largestBlob else {
+            throw CASError(.invalidArgument, "blob \(digest) claims \(digest.sizeBytes) bytes, more than the \(Self.largestBlob) this client reads")
+        }
         let rest = max(0, digest.sizeBytes - self.firstChunk)
         let chunks = 1 + Int((rest + chunkSize - 1) / chunkSize)
         state = Mutex(State(received: Array(repeating: 0, count: chunks),
@@ -173,7 +183,9 @@ public final class BlobStream: Sendable {
         let chunk = chunkRange(index)
         var lastError: CASError?
         for _ in 0..<Self.attemptsPerChunk {
-            let have = state.withLock { $0.received[index] }
+            // Another chunk failed: the stream is over, stop spending bandwidth on it.
+            let (have, over) = state.withLock { ($0.received[index], $0.outcome != nil) }
+            if over { return }
             if have >= chunk.length { break }
             do {
                 try await client.read(digest, offset: chunk.start + have, limit: chunk.length - have) { data in
@@ -192,7 +204,9 @@ public final class BlobStream: Sendable {
         }
         let allDone = state.withLock { s -> Bool in
             s.running -= 1
-            return s.received.indices.allSatisfy { s.received[$0] >= chunkRange($0).length }
+            guard !s.committing, s.received.indices.allSatisfy({ s.received[$0] >= chunkRange($0).length }) else { return false }
+            s.committing = true
+            return true
         }
         if allDone {
             do {

@@ -8,8 +8,9 @@ import REAPI
 /// root Directory's digest too) and symlinks.
 ///
 /// Output paths are relative to the working directory and may not climb out of it (`..`,
-/// absolute paths) or pass through a symlink the action made: a path that tries is skipped,
-/// so an action cannot make the server capture host files.
+/// absolute paths) or pass through a symlink the action made (the working directory
+/// included): a path that tries is skipped, so an action cannot make the server capture host
+/// files.
 public struct OutputCapture: Sendable {
     public let store: LocalContentStore
 
@@ -24,12 +25,16 @@ public struct OutputCapture: Sendable {
         public var symlinks: [Build_Bazel_Remote_Execution_V2_OutputSymlink] = []
     }
 
-    /// Captures `paths` under `workingDirectory`. Paths that do not exist are skipped (REAPI:
-    /// a missing output is not an error; the client decides).
-    public func capture(_ paths: [String], in workingDirectory: String) throws(CASError) -> Outputs {
+    /// Captures `paths`, relative to `workingDirectory`, itself relative to the staged `root`.
+    /// Paths that do not exist are skipped (REAPI: a missing output is not an error; the client
+    /// decides). Every directory on the way, the working directory's included, must be a real
+    /// directory inside `root`: the action owns the tree and may have replaced any of them
+    /// with a symlink to the host.
+    public func capture(_ paths: [String], workingDirectory: String, root: String) throws(CASError) -> Outputs {
         var outputs = Outputs()
         for relative in paths {
-            guard let path = Self.resolve(relative, under: workingDirectory) else { continue }
+            let inRoot = workingDirectory.isEmpty ? relative : workingDirectory + "/" + relative
+            guard let path = Self.resolve(inRoot, under: root) else { continue }
             var st = stat()
             guard lstat(path, &st) == 0 else { continue }
             switch st.st_mode & S_IFMT {

@@ -32,8 +32,10 @@ extension ServerStorage {
     func cachedResult(for action: Digest) -> Build_Bazel_Remote_Execution_V2_ActionResult? {
         guard let data = actionCache.read(Self.key(action)),
               let result = try? Build_Bazel_Remote_Execution_V2_ActionResult(serializedBytes: data) else { return nil }
-        let referenced = Self.blobs(of: result)
-        guard let digests = try? referenced.map({ try Digest($0) }), cas.missing(digests).isEmpty else { return nil }
+        // Every blob, inside output directories too: a hit must be fetchable whole.
+        guard let top = try? Self.blobs(of: result).map({ try Digest($0) }), cas.missing(top).isEmpty else { return nil }
+        let digests = referencedBlobs(of: result)
+        guard cas.missing(digests).isEmpty else { return nil }
         used(digests)
         return result
     }

@@ -35,6 +35,9 @@ final class ActionExecutor: Sendable {
     private let slots: JobSlots
     private let logger = Logger(label: "lazycas.serve.execute")
 
+    /// The longest an action may ask to run.
+    static let maxTimeout = Duration.seconds(24 * 3600)
+
     /// The platform property that asks for the host's /usr, /bin, /lib… (read-only).
     static let hostToolsProperty = "lazycas.host-tools"
 
@@ -78,9 +81,10 @@ final class ActionExecutor: Sendable {
         let commandDigest = try Digest.fromRequest(action.commandDigest, field: "Action.command_digest")
         let command: Build_Bazel_Remote_Execution_V2_Command = try load(commandDigest, what: "Command")
         let inputRoot = try Digest.fromRequest(action.inputRootDigest, field: "Action.input_root_digest")
-        // The inputs stay in the CAS (no eviction) until the action is done with them.
+        // The inputs stay in the CAS (no eviction) until the action is done with them: each is
+        // pinned before it is checked, so an eviction pass cannot slip in between.
         let pinned = try checkInputs(inputRoot) + [actionDigest, commandDigest]
-        storage.quota?.pin(pinned)
+        storage.quota?.pin([actionDigest, commandDigest])
         defer { storage.quota?.unpin(pinned) }
         let outputs = command.outputPaths.isEmpty ? command.outputFiles + command.outputDirectories : command.outputPaths
         for path in outputs + [command.workingDirectory] where path.hasPrefix("/") || path.split(separator: "/").contains("..") {
@@ -89,8 +93,11 @@ final class ActionExecutor: Sendable {
         guard !command.arguments.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "Command \(commandDigest) has no arguments")
         }
+        guard action.timeout.seconds >= 0, action.timeout.nanos >= 0 else {
+            throw RPCError(code: .invalidArgument, message: "Action \(actionDigest) has a negative timeout")
+        }
         let timeout = action.hasTimeout && (action.timeout.seconds > 0 || action.timeout.nanos > 0)
-            ? Duration.seconds(action.timeout.seconds) + .nanoseconds(Int64(action.timeout.nanos))
+            ? min(Duration.seconds(min(action.timeout.seconds, Int64(Self.maxTimeout.components.seconds))) + .nanoseconds(Int64(action.timeout.nanos)), Self.maxTimeout)
             : configuration.defaultTimeout
         await stage(.queued)
         let queued = Date()
@@ -129,8 +136,7 @@ final class ActionExecutor: Sendable {
         metadata.executionCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
         metadata.outputUploadStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         var result = Build_Bazel_Remote_Execution_V2_ActionResult()
-        let workDir = command.workingDirectory.isEmpty ? root : root + "/" + command.workingDirectory
-        let captured = try OutputCapture(store: storage.cas).capture(outputs, in: workDir)
+        let captured = try OutputCapture(store: storage.cas).capture(outputs, workingDirectory: command.workingDirectory, root: root)
         result.outputFiles = captured.files
         result.outputDirectories = captured.directories
         result.outputSymlinks = captured.symlinks
@@ -173,15 +179,20 @@ final class ActionExecutor: Sendable {
         }
     }
 
-    /// Every Directory and file blob of the input root must be present.
-    /// - Returns: all of them.
+    /// Every Directory and file blob of the input root must be present. Each is pinned against
+    /// eviction before it is checked.
+    /// - Returns: all of them, pinned (the caller unpins); on error nothing stays pinned.
     private func checkInputs(_ root: Digest) throws -> [Digest] {
         var missing: [Digest] = []
         var all: [Digest] = []
         var stack = [root]
         var seen: Set<Digest> = []
+        var succeeded = false
+        defer { if !succeeded { storage.quota?.unpin(all) } }
         while let digest = stack.popLast() {
             guard seen.insert(digest).inserted else { continue }
+            storage.quota?.pin([digest])
+            all.append(digest)
             guard storage.cas.contains(digest) else {
                 missing.append(digest)
                 continue
@@ -192,12 +203,14 @@ final class ActionExecutor: Sendable {
             } catch {
                 throw RPCError(code: .invalidArgument, message: "input Directory \(digest) is invalid: \(error)")
             }
-            all.append(digest)
-            all += dir.files.map(\.digest)
-            missing += storage.cas.missing(dir.files.map(\.digest))
+            let files = dir.files.map(\.digest)
+            storage.quota?.pin(files)
+            all += files
+            missing += storage.cas.missing(files)
             stack += dir.directories.map(\.digest)
         }
         if !missing.isEmpty { throw Self.missing(missing) }
+        succeeded = true
         return all
     }
 

@@ -22,7 +22,7 @@ struct ByteStreamService: Google_Bytestream_ByteStream.SimpleServiceProtocol {
         guard request.readLimit >= 0 else {
             throw RPCError(code: .invalidArgument, message: "read_limit \(request.readLimit) is negative")
         }
-        let end = request.readLimit == 0 ? size : min(size, request.readOffset + request.readLimit)
+        let end = request.readLimit == 0 ? size : request.readOffset + min(size - request.readOffset, request.readLimit)
         let fd: Int32
         do {
             fd = try storage.cas.openForReading(name.digest)
@@ -87,6 +87,7 @@ struct ByteStreamService: Google_Bytestream_ByteStream.SimpleServiceProtocol {
             guard let writer = slot else {
                 return .failure(RPCError(code: .failedPrecondition, message: "upload \(resource) has already ended"))
             }
+            session.lastUsed.withLock { $0 = .now }
             guard message.writeOffset == writer.bytesWritten else {
                 return .failure(RPCError(code: .invalidArgument, message: "write_offset \(message.writeOffset) of \(resource) does not continue the \(writer.bytesWritten) bytes received"))
             }

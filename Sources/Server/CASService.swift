@@ -53,10 +53,13 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
 
     func batchReadBlobs(request: Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse {
         var digests: [Digest] = []
+        var total: Int64 = 0
         for (i, proto) in request.digests.enumerated() {
-            digests.append(try Digest.fromRequest(proto, field: "digests[\(i)]"))
+            let digest = try Digest.fromRequest(proto, field: "digests[\(i)]")
+            digests.append(digest)
+            // Sizes come from the client: add only while below the limit, so no sum overflows.
+            if total <= limits.maxBatchBytes { total += min(digest.sizeBytes, limits.maxBatchBytes + 1) }
         }
-        let total = digests.reduce(Int64(0)) { $0 + $1.sizeBytes }
         guard total <= limits.maxBatchBytes else {
             throw RPCError(code: .invalidArgument, message: "blobs of \(total) bytes requested, over max_batch_total_size_bytes \(limits.maxBatchBytes): use ByteStream for large blobs")
         }
@@ -99,20 +102,23 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
         guard start <= order.count else {
             throw RPCError(code: .invalidArgument, message: "page_token '\(request.pageToken)' is past the end of the tree")
         }
-        // Pages are bounded by count and by bytes, so one message stays under the gRPC limit.
+        // REAPI: the stream carries the page at the token and every page after it. Pages are
+        // bounded by count and by bytes, so one message stays under the gRPC limit.
         var index = start
-        var page = Build_Bazel_Remote_Execution_V2_GetTreeResponse()
-        var bytes = 0
-        while index < order.count, page.directories.count < pageSize {
-            let (digest, directory) = order[index]
-            if !page.directories.isEmpty && bytes + Int(digest.sizeBytes) > limits.maxBatchBytes { break }
-            page.directories.append(directory)
-            bytes += Int(digest.sizeBytes)
-            index += 1
-        }
-        if index < order.count { page.nextPageToken = String(index) }
-        stats.record("GetTree") { $0.bytesOut += Int64(bytes) }
-        try await response.write(page)
+        repeat {
+            var page = Build_Bazel_Remote_Execution_V2_GetTreeResponse()
+            var bytes = 0
+            while index < order.count, page.directories.count < pageSize {
+                let (digest, directory) = order[index]
+                if !page.directories.isEmpty && bytes + Int(digest.sizeBytes) > limits.maxBatchBytes { break }
+                page.directories.append(directory)
+                bytes += Int(digest.sizeBytes)
+                index += 1
+            }
+            if index < order.count { page.nextPageToken = String(index) }
+            stats.record("GetTree") { $0.bytesOut += Int64(bytes) }
+            try await response.write(page)
+        } while index < order.count
     }
 
     /// Runs `body` and turns its outcome into a per-blob `google.rpc.Status`.

@@ -17,7 +17,7 @@ struct TestAction {
     var actionDigest: Digest
 
     init(script: String, outputs: [String] = [], files: [String: String] = [:], timeout: Int64 = 0,
-         hostTools: Bool = false, skipUploading: Set<String> = []) throws {
+         hostTools: Bool = false, workingDirectory: String = "", skipUploading: Set<String> = []) throws {
         store = try LocalContentStore(root: dir.sub("cache"))
         let root = dir.sub("root")
         var fixture = TreeFixture(root: root)
@@ -32,6 +32,7 @@ struct TestAction {
         var command = Build_Bazel_Remote_Execution_V2_Command()
         command.arguments = ["/bin/sh", "-c", script]
         command.outputPaths = outputs
+        command.workingDirectory = workingDirectory
         var path = Build_Bazel_Remote_Execution_V2_Command.EnvironmentVariable()
         path.name = "PATH"
         path.value = "/bin:/usr/bin"
@@ -182,6 +183,25 @@ struct ExecutionTests {
             #expect(try await blob(s, try #require(result.outputFiles.first).digest) == Data("finished\n".utf8))
             wait.name = "operations/unknown"
             #expect(await statusCode { try await s.execution.waitExecution(wait) { r in for try await _ in r.messages {} } } == .notFound)
+        }
+        await server.stop()
+    }
+
+    @Test func anActionCannotMakeTheServerCaptureHostFiles() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        // The action swaps its working directory, and a directory on an output's way, for
+        // symlinks into the host's /etc; the server must not follow them when capturing.
+        let swapWorkDir = try TestAction(script: "cd / && rm -rf /wd && ln -s /etc /wd", outputs: ["passwd"],
+                                         files: ["wd/keep": "x"], workingDirectory: "wd")
+        let swapParent = try TestAction(script: "ln -s /etc d", outputs: ["d/passwd"])
+        try await Stubs.with(server) { s in
+            try await swapWorkDir.upload(s)
+            try await swapParent.upload(s)
+            for action in [swapWorkDir, swapParent] {
+                let result = try await execute(s, action.actionDigest).0.result
+                #expect(result.exitCode == 0)
+                #expect(result.outputFiles.isEmpty, "captured \(result.outputFiles.map(\.path))")
+            }
         }
         await server.stop()
     }

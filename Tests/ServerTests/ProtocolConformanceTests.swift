@@ -98,7 +98,7 @@ struct ProtocolConformanceTests {
                 }
                 for m in messages { seen += try m.directories.map { try $0.serializedData() } }
                 guard let page = messages.last else { break }
-                pages += 1
+                pages += messages.count
                 request.pageToken = page.nextPageToken
             } while !request.pageToken.isEmpty && pages < 100
             #expect(Set(seen.map { Digest(data: $0) }) == Set(tree.directories.keys))

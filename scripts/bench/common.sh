@@ -1,11 +1,16 @@
-# Shared by the benchmarks: installs and builds (release), makes a scratch folder, and gives
-# helpers to time things and start buildbox-casd. Source it; it sets ROOT, LAZYCAS, BB, WORK.
+# Shared by the benchmarks: installs and builds (release; LAZYCAS_BIN=path uses that binary
+# instead), makes a scratch folder, and gives helpers to time things and start servers.
+# Source it; it sets ROOT, LAZYCAS, BB, WORK.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh
-swift build -c release --product lazycas 2>&1 | tail -1
-LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
+if [ -n "${LAZYCAS_BIN:-}" ]; then
+  LAZYCAS="$LAZYCAS_BIN"   # a binary built earlier (e.g. to compare two versions)
+else
+  swift build -c release --product lazycas 2>&1 | tail -1
+  LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
+fi
 BB="$ROOT/.tools/buildbox"
 WORK="$(mktemp -d /tmp/lazycas-bench.XXXXXX)"
 PIDS=()

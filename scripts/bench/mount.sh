@@ -25,14 +25,17 @@ MIB=$(du -sm --apparent-size "$WORK/src" | cut -f1)
 # mount TOOL NAME: a fresh mount with an empty cache; sets MNT and MPID.
 mount_tool() {
   local tool=$1 name=$2
-  MNT="$WORK/mnt-$name"; mkdir -p "$MNT"
+  MNT="$WORK/mnt-$tool-$name"; mkdir -p "$MNT"
+  # Each tool and stage gets a cache of its own: buildbox-fuse's --local uses the same
+  # objects/ layout as ours and would otherwise start warm from lazycas's earlier stage.
+  local cache="$WORK/cache-$tool-$name"; mkdir -p "$cache"
   case $tool in
     native) MPID=""; MNT="$WORK/src" ;;
     lazycas)
-      "$LAZYCAS" mount "$DIGEST" "$MNT" --foreground --remote "$REMOTE" --cache-dir "$WORK/cache-$name" 2>"$WORK/$name.log" &
+      "$LAZYCAS" mount "$DIGEST" "$MNT" --foreground --remote "$REMOTE" --cache-dir "$cache" 2>"$WORK/$tool-$name.log" &
       MPID=$! ;;
     buildbox-fuse)
-      "$BB/buildbox-fuse" --local="$WORK/cache-$name" --remote="http://127.0.0.1:$PORT" --input-digest-value="$DIGEST" "$MNT" >"$WORK/$name.log" 2>&1 &
+      "$BB/buildbox-fuse" --local="$cache" --remote="http://127.0.0.1:$PORT" --input-digest-value="$DIGEST" "$MNT" >"$WORK/$tool-$name.log" 2>&1 &
       MPID=$! ;;
   esac
   [ -n "$MPID" ] && PIDS+=("$MPID")
