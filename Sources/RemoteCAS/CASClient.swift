@@ -201,19 +201,18 @@ public final class CASClient: Sendable {
         // A stream that already delivered bytes cannot be replayed into the sink: retry only
         // while nothing has arrived.
         let delivered = Mutex(false)
-        let received = try await call("ByteStream.Read", "blob \(digest)", streaming: true,
-                                      retryIf: { !delivered.withLock { $0 } }) { [byteStream, request] in
+        // Bytes are counted as they arrive: a reader may act on them before the call ends.
+        try await call("ByteStream.Read", "blob \(digest)", streaming: true,
+                       retryIf: { !delivered.withLock { $0 } }) { [byteStream, request, counters] in
             try await byteStream.read(request) { response in
-                var total: Int64 = 0
                 for try await message in response.messages {
-                    total += Int64(message.data.count)
-                    delivered.withLock { $0 = true }
+                    // The blob counts once, when its first bytes arrive.
+                    let first = delivered.withLock { d in defer { d = true }; return !d }
+                    counters.recordReceived(blobs: first && offset == 0 ? 1 : 0, bytes: Int64(message.data.count))
                     try sink(message.data)
                 }
-                return total
             }
         }
-        counters.recordReceived(blobs: offset == 0 ? 1 : 0, bytes: received)
     }
 
     /// Uploads blob `digest` by ByteStream Write, reading it chunk by chunk from `source`
