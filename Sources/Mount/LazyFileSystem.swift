@@ -7,7 +7,7 @@ import Synchronization
 
 /// A read-only view of one tree in the partial local CAS, as a filesystem: inodes, lookups,
 /// listings and attributes come from local Directory nodes only; a file's blob is fetched on
-/// its first open and then served from the local CAS. Knows nothing of FUSE.
+/// its first read and then served from the local CAS. Knows nothing of FUSE.
 ///
 /// Thread safety: all methods may be called concurrently from FUSE threads and tasks.
 public final class LazyFileSystem: Sendable {
@@ -115,12 +115,12 @@ public final class LazyFileSystem: Sendable {
         guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
         guard store.contains(digest), let fd = try? store.openForReading(digest) else { return nil }
         stats.update { $0.reads += 1; $0.hits += 1 }
-        readAhead.recordLocalOpen(digest)
+        readAhead.recordLocalRead(digest)
         return fd
     }
 
     /// Files at least this large are served while they stream in (``openStreaming(_:)``);
-    /// smaller ones are fetched whole before the open returns.
+    /// smaller ones are fetched whole before the read is answered.
     public static let streamingThreshold: Int64 = 1 << 20
 
     /// For a large file whose blob is not local: the stream bringing it in (the running one, or
@@ -168,7 +168,7 @@ public final class LazyFileSystem: Sendable {
     }
 
     /// Fetches the blob of a file (with the cold small files ``ReadAhead`` expects to be read
-    /// next, in the same batch), verifies and stores it, and opens it.
+    /// next, in the same batch), verifies and stores it, and opens it for the read.
     public func openFetching(_ inode: UInt64) async throws(FileSystemError) -> Int32 {
         guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
         guard let fetcher else {

@@ -7,11 +7,11 @@ import Synchronization
 /// Two guesses, each adaptive:
 /// - **siblings**: reading one file of a directory often means reading its neighbours (a
 ///   compiler walking headers, `grep -r`). Per directory, siblings keep being sent while at
-///   least a quarter of those already sent were opened afterwards.
+///   least a quarter of those already sent were read afterwards.
 /// - **what comes next in a walk**: `find | xargs cat`, `cp -r`, `tar` read files in directory
 ///   order, depth first. The files that follow the one being read in that order (across
 ///   directory boundaries) are sent too, while at least a quarter of what this guess sent so
-///   far was opened.
+///   far was read.
 ///
 /// Both fill one batch of at most ``batchBytes``; the local Directory nodes are the only input,
 /// so guessing costs no network.
@@ -38,7 +38,7 @@ final class ReadAhead: Sendable {
     struct State {
         var directories: [UInt64: Score] = [:]
         var walk = Score()
-        /// Blobs sent on a guess and not opened yet, with the guess that sent them.
+        /// Blobs sent on a guess and not read yet, with the guess that sent them.
         var outstanding: [Digest: Guess] = [:]
     }
     private let state = Mutex(State())
@@ -103,14 +103,14 @@ final class ReadAhead: Sendable {
                 case .walk: s.walk.sent += 1
                 }
             }
-            // Bound memory: guesses nobody opened are forgotten (they already count as misses).
+            // Bound memory: guesses nobody read are forgotten (they already count as misses).
             if s.outstanding.count > 100_000 { s.outstanding.removeAll() }
         }
         return Array(picked.keys)
     }
 
-    /// An open found `digest` local: if a guess had sent it, that guess scored.
-    func recordLocalOpen(_ digest: Digest) {
+    /// A read found `digest` local: if a guess had sent it, that guess scored.
+    func recordLocalRead(_ digest: Digest) {
         state.withLock { s in
             switch s.outstanding.removeValue(forKey: digest) {
             case .sibling(let parent)?: s.directories[parent, default: Score()].used += 1
