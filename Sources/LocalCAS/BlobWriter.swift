@@ -16,11 +16,7 @@ public final class BlobWriter {
     init(store: LocalContentStore, expecting expected: Digest?) throws(CASError) {
         self.store = store
         self.expected = expected
-        tmpPath = store.temporaryPath()
-        fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw CASError(.io, "cannot create a temp file in \(store.tmpDir): \(String(cString: strerror(errno)))")
-        }
+        (tmpPath, fd) = try store.createTemporary(flags: O_WRONLY)
     }
 
     deinit {

@@ -49,9 +49,15 @@ public final class LocalContentStore: Sendable {
         }
     }
 
-    /// A fresh, unused path in the store's temp directory.
-    func temporaryPath() -> String {
-        "\(tmpDir)/blob.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+    /// Creates a fresh, private file in the store's temp directory, opened with `flags`
+    /// (plus create-exclusive and close-on-exec).
+    func createTemporary(flags: Int32) throws(CASError) -> (path: String, fd: Int32) {
+        let path = "\(tmpDir)/blob.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(path, flags | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CASError(.io, "cannot create a temp file in \(tmpDir): \(String(cString: strerror(errno)))")
+        }
+        return (path, fd)
     }
 
     /// Makes the verified temp file at `path` visible as blob `digest`: read-only, then renamed

@@ -24,11 +24,7 @@ public final class PartialBlob: Sendable {
     public init(store: LocalContentStore, digest: Digest) throws(CASError) {
         self.store = store
         self.digest = digest
-        tmpPath = store.temporaryPath()
-        fd = open(tmpPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw CASError(.io, "cannot create a temp file in \(store.tmpDir): \(String(cString: strerror(errno)))")
-        }
+        (tmpPath, fd) = try store.createTemporary(flags: O_RDWR)
     }
 
     deinit {

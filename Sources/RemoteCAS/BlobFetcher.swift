@@ -115,10 +115,11 @@ public final class BlobFetcher: Sendable {
             switch results[digest] {
             case .success(let data)?:
                 do {
+                    // Verified here, once (batchRead does not hash).
                     try store.put(data, expecting: digest)
                     finish(digest, .success(()))
                 } catch {
-                    finish(digest, .failure(error))
+                    finish(digest, .failure(CASError.wrapping(error, "blob \(digest) from \(client.connection.configuration.endpoint)")))
                 }
             case .failure(let error)?:
                 finish(digest, .failure(error))

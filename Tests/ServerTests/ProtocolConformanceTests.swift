@@ -39,12 +39,7 @@ struct ProtocolConformanceTests {
         let right = Data("the right bytes".utf8)
         let digest = Digest(data: right)
         try await Stubs.with(server) { s in
-            var batch = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest()
-            var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
-            entry.digest = digest.proto
-            entry.data = Data("the wrong bytes".utf8)
-            batch.requests = [entry]
-            let response = try await s.cas.batchUpdateBlobs(batch)
+            let response = try await s.cas.batchUpdateBlobs(batchUpdate([Data("the wrong bytes".utf8)], claiming: digest))
             #expect(response.responses.first?.status.code == Int32(RPCError.Code.invalidArgument.rawValue))
             // A ByteStream upload with the wrong content, and one that ends short.
             let resource = "uploads/\(UUID().uuidString)/\(digest.resource)"
@@ -115,26 +110,12 @@ struct EmbeddedServerTests {
     @Test func oversizedBatchesAreInvalidArgumentAndTheServerStaysUp() async throws {
         let server = try await TestServer.start(.lazycasServe)
         try await Stubs.with(server) { s in
-            var batch = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest()
-            for i in 0..<5 {
-                var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
-                let data = Data(repeating: UInt8(i), count: 1_000_000)
-                entry.digest = Digest(data: data).proto
-                entry.data = data
-                batch.requests.append(entry)
-            }
+            let batch = batchUpdate((0..<5).map { Data(repeating: UInt8($0), count: 1_000_000) })
             // Over max_batch_total_size_bytes: INVALID_ARGUMENT, as REAPI specifies for batches.
             #expect(await statusCode { _ = try await s.cas.batchUpdateBlobs(batch) } == .invalidArgument)
             // Over the largest message the server accepts at all (8 MiB): refused by gRPC before
             // it reaches the service.
-            var huge = batch
-            for i in 5..<10 {
-                var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
-                let data = Data(repeating: UInt8(i), count: 1_000_000)
-                entry.digest = Digest(data: data).proto
-                entry.data = data
-                huge.requests.append(entry)
-            }
+            let huge = batchUpdate((0..<10).map { Data(repeating: UInt8($0), count: 1_000_000) })
             #expect(await statusCode { _ = try await s.cas.batchUpdateBlobs(huge) } != nil)
             var read = Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest()
             read.digests = batch.requests.map(\.digest)
@@ -211,12 +192,7 @@ struct EmbeddedServerTests {
         let (a, b, c, d) = (Digest(data: blobs[0]), Digest(data: blobs[1]), Digest(data: blobs[2]), Digest(data: blobs[3]))
         try await Stubs.with(server) { s in
             func put(_ i: Int) async throws {
-                var batch = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest()
-                var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
-                entry.digest = Digest(data: blobs[i]).proto
-                entry.data = blobs[i]
-                batch.requests = [entry]
-                _ = try await s.cas.batchUpdateBlobs(batch)
+                _ = try await s.cas.batchUpdateBlobs(batchUpdate([blobs[i]]))
                 try await Task.sleep(for: .milliseconds(20))
             }
             // Stored a, c, b: then a is used again and c is named by a fresh result, which leaves

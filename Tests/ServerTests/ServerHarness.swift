@@ -68,3 +68,16 @@ func writeMessage(_ resource: String, offset: Int64, data: Data, finish: Bool) -
     m.finishWrite = finish
     return m
 }
+
+/// A BatchUpdateBlobs request for `blobs`, each under its own digest unless `claiming` gives
+/// the digest to send (for uploads that lie about their content).
+func batchUpdate(_ blobs: [Data], claiming claimed: Digest? = nil) -> Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest {
+    var batch = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest()
+    batch.requests = blobs.map { data in
+        var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest.Request()
+        entry.digest = (claimed ?? Digest(data: data)).proto
+        entry.data = data
+        return entry
+    }
+    return batch
+}

@@ -102,12 +102,12 @@ struct MountCommand: AsyncParsableCommand {
         // Missing Directory nodes: fetched into memory, so the tree is listable after one
         // GetTree; they are written to the local CAS in the background while it is served.
         var storing: Task<Void, Never>?
-        if let fetcher, try !LocalTree(store: context.store).missingDirectories(under: root).isEmpty {
+        if let fetcher {
             let treeFetcher = TreeFetcher(fetcher: fetcher)
-            let nodes = try await treeFetcher.fetchMissingNodes(root)
+            let nodes = try await treeFetcher.fetchMissingNodes(root)  // [:] when all are local
             fs.seed(nodes.mapValues(\.directory))
-            Terminal.note("fetched \(nodes.count) Directory nodes")
-            storing = Task.detached(priority: .utility) {
+            if !nodes.isEmpty { Terminal.note("fetched \(nodes.count) Directory nodes") }
+            storing = nodes.isEmpty ? nil : Task.detached(priority: .utility) {
                 do { try treeFetcher.store(nodes) } catch { Terminal.note("cannot store the Directory nodes of \(root): \(error)") }
             }
         }
