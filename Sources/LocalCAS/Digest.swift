@@ -77,6 +77,9 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public var description: String { "\(hash)/\(sizeBytes)" }
 
+    /// `abcdef12…/SIZE`: enough to tell digests apart in progress lines.
+    public var short: String { "\(hash.prefix(8))…/\(sizeBytes)" }
+
     public static func < (a: Digest, b: Digest) -> Bool {
         (a.hash, a.sizeBytes) < (b.hash, b.sizeBytes)
     }

@@ -43,6 +43,26 @@ public struct TreeImporter: Sendable {
         return tree
     }
 
+    /// Imports the regular file at `path` and returns the digest of a Directory holding just
+    /// that file, under its own name.
+    public func importSingleFile(at path: String) throws(CASError) -> Digest {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CASError(.invalidArgument, "\(path) is not a regular file")
+        }
+        var node = Build_Bazel_Remote_Execution_V2_FileNode()
+        node.name = (path as NSString).lastPathComponent
+        node.digest = try fileDigest(path).proto
+        node.isExecutable = (st.st_mode & S_IXUSR) != 0
+        var message = Build_Bazel_Remote_Execution_V2_Directory()
+        message.files = [node]
+        do {
+            return try store.put(try message.serializedBytes())
+        } catch {
+            throw CASError.wrapping(error, "storing the Directory for \(path)")
+        }
+    }
+
     private func importDirectory(_ path: String, into tree: inout ImportedTree) throws(CASError) -> Digest {
         let names: [String]
         do {

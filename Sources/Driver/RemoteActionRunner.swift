@@ -1,0 +1,188 @@
+import Foundation
+import LocalCAS
+import REAPI
+import RemoteCAS
+
+/// The remote services a build uses. The ActionCache and Execution services share the CAS of
+/// `cas` (REAPI requires an execution server to see the same CAS as its clients).
+public struct BuildRemotes: Sendable {
+    public let cas: CASClient
+    public let actionCache: ActionCacheClient
+    public let execution: ExecutionClient
+    /// Where artifacts are pushed, when configured (and allowed).
+    public let artifactCache: ArtifactCache?
+
+    public init(cas: CASClient, actionCache: CASClient? = nil, execution: CASClient? = nil, artifactCache: ArtifactCache? = nil) {
+        self.cas = cas
+        self.actionCache = ActionCacheClient(cas: actionCache ?? cas)
+        self.execution = ExecutionClient(cas: execution ?? cas)
+        self.artifactCache = artifactCache
+    }
+}
+
+/// Builds one `manual` element remotely in the fewest round trips the protocol allows:
+///
+/// 1. `GetActionResult`: a hit skips everything but fetching the output's Directory nodes
+///    (and nothing at all when they are already local);
+/// 2. one `FindMissingBlobs` for the Action, the Command and every Directory node and file blob
+///    of the input root, then `BatchUpdateBlobs` (ByteStream for large blobs) for what is missing;
+/// 3. `Execute`, following the operation (``ExecutionClient`` reattaches with WaitExecution);
+/// 4. one `BatchReadBlobs` for the output `Tree` and the stdout/stderr logs: the artifact's
+///    Directory nodes come local, its file blobs stay remote.
+struct RemoteActionRunner: Sendable {
+    let store: LocalContentStore
+    let remotes: BuildRemotes
+    let artifacts: ArtifactStore
+    /// Longest an action (queueing included) may take before the client gives up.
+    var executionTimeout: Duration = .seconds(25 * 3600)
+    /// Neither ask the ActionCache nor let the server answer from it (`--no-cache`).
+    var skipCache = false
+
+    var fetcher: BlobFetcher { BlobFetcher(client: remotes.cas, store: store) }
+
+    /// What the runner produced: the artifact's root and logs, and whether it came from the cache.
+    struct Outcome: Sendable {
+        var root: Digest
+        var tree: Digest?
+        var stdout: Digest?
+        var stderr: Digest?
+        var cached: Bool
+    }
+
+    func run(_ element: ElementDefinition, project: String, key: String, built: ActionBuilder.Built,
+             inputRoot: Digest, layers: [TreeComposer.Layer],
+             onStage: @escaping @Sendable (String) -> Void) async throws -> Outcome {
+        let action = built.action.digest
+        let known = artifacts.artifact(project: project, element: element.name, key: key)
+        if !skipCache, let result = try await remotes.actionCache.result(for: action),
+           let outcome = try? await outputs(of: result, element: element, built: built, known: known, cached: true) {
+            return outcome
+        }
+        try await uploadInputs(element, built: built, inputRoot: inputRoot, layers: layers)
+        let response = try await remotes.execution.execute(action, skipCacheLookup: skipCache, timeout: executionTimeout) { stage in
+            onStage("\(stage)".uppercased())
+        }
+        if response.status.code != 0 {
+            throw BuildFailure(element: element.name, message: Self.describe(response.status, action: action), logTail: "")
+        }
+        let result = response.result
+        guard result.exitCode == 0 else {
+            throw BuildFailure(element: element.name, message: "its commands failed with exit code \(result.exitCode)",
+                               logTail: await logTail(of: result))
+        }
+        return try await outputs(of: result, element: element, built: built, known: nil, cached: response.cachedResult)
+    }
+
+    // MARK: Uploads
+
+    private func uploadInputs(_ element: ElementDefinition, built: ActionBuilder.Built, inputRoot: Digest,
+                              layers: [TreeComposer.Layer]) async throws {
+        var blobs: [Digest: BlobSource] = [
+            built.action.digest: .data(built.action.data),
+            built.command.digest: .data(built.command.data),
+        ]
+        let tree = LocalTree(store: store)
+        var stack = [inputRoot]
+        while let digest = stack.popLast() {
+            guard blobs.updateValue(.localCAS, forKey: digest) == nil else { continue }
+            let directory = try tree.directory(digest)
+            for file in directory.files { blobs[file.digest] = .localCAS }
+            stack += directory.childDigests
+        }
+        let missing = try await remotes.cas.findMissing(blobs.keys)
+        if let lost = missing.sorted().first(where: { !store.contains($0) }) {
+            throw CASError(.notFound, "\(element.name): input blob \(lost) is missing on \(remotes.cas.connection.configuration.endpoint) and not in the local cache: \(provenance(of: lost, in: layers)); rebuild that element with --no-cache")
+        }
+        _ = try await Uploader(client: remotes.cas, store: store).send(missing, from: blobs)
+    }
+
+    /// Which layer (dependency) holds `digest`, and at what path.
+    private func provenance(of digest: Digest, in layers: [TreeComposer.Layer]) -> String {
+        let tree = LocalTree(store: store)
+        for layer in layers.reversed() {
+            var found: String?
+            try? tree.forEachFile(under: layer.root) { path, file in
+                if found == nil && file.digest == digest { found = path }
+            }
+            if let found { return "it is '\(found)' of \(layer.label)" }
+        }
+        return "no dependency's artifact holds it"
+    }
+
+    // MARK: Outputs
+
+    /// Brings the output directory's Directory nodes and the logs local in one round trip
+    /// (none when `known` already has them) and returns the artifact.
+    private func outputs(of result: Build_Bazel_Remote_Execution_V2_ActionResult, element: ElementDefinition,
+                         built: ActionBuilder.Built, known: Artifact?, cached: Bool) async throws -> Outcome {
+        guard let output = result.outputDirectories.first(where: { $0.path == built.outputPath }) else {
+            throw BuildFailure(element: element.name, message: "the action produced no output directory '\(built.outputPath)'", logTail: "")
+        }
+        let tree = output.hasTreeDigest && output.treeDigest.sizeBytes > 0 ? try Digest(output.treeDigest) : nil
+        let declaredRoot = output.hasRootDirectoryDigest && !output.rootDirectoryDigest.hash.isEmpty ? try Digest(output.rootDirectoryDigest) : nil
+        let stdout = result.hasStdoutDigest ? try Digest(result.stdoutDigest) : nil
+        let stderr = result.hasStderrDigest ? try Digest(result.stderrDigest) : nil
+        let local = LocalTree(store: store)
+        if let known, known.tree == tree || (declaredRoot != nil && known.root == declaredRoot),
+           try local.missingDirectories(under: known.root).isEmpty,
+           store.missing([stdout, stderr].compactMap { $0 }).isEmpty {
+            return Outcome(root: known.root, tree: tree, stdout: stdout, stderr: stderr, cached: cached)
+        }
+        try await fetcher.fetch([tree, stdout, stderr].compactMap { $0 })
+        var root: Digest
+        if let tree {
+            root = try storeTree(tree)
+            if let declaredRoot, declaredRoot != root, try local.missingDirectories(under: declaredRoot).isEmpty {
+                root = declaredRoot
+            }
+        } else if let declaredRoot {
+            root = declaredRoot
+            try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+        } else {
+            throw BuildFailure(element: element.name, message: "the server named output '\(built.outputPath)' with neither a tree nor a root digest", logTail: "")
+        }
+        return Outcome(root: root, tree: tree, stdout: stdout, stderr: stderr, cached: cached)
+    }
+
+    /// Stores every Directory of a `Tree` blob (validated) and returns the root's digest.
+    private func storeTree(_ digest: Digest) throws(CASError) -> Digest {
+        let message: Build_Bazel_Remote_Execution_V2_Tree
+        do {
+            message = try Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: try store.read(digest))
+        } catch {
+            throw CASError.wrapping(error, "output Tree \(digest) does not parse", default: .corrupt)
+        }
+        var root = Digest.empty
+        for (index, directory) in ([message.root] + message.children).enumerated() {
+            let data: Data
+            do { data = try directory.serializedBytes() } catch {
+                throw CASError(.io, "cannot serialize a Directory of Tree \(digest)", cause: error)
+            }
+            let node = Digest(data: data)
+            _ = try ValidatedDirectory(directory, digest: node)
+            try store.put(data, expecting: node)
+            if index == 0 { root = node }
+        }
+        guard try LocalTree(store: store).missingDirectories(under: root).isEmpty else {
+            throw CASError(.corrupt, "output Tree \(digest) does not hold every Directory under its root")
+        }
+        return root
+    }
+
+    // MARK: Failures
+
+    /// The last lines of a failed action's stderr and stdout (fetched together, in one call).
+    func logTail(of result: Build_Bazel_Remote_Execution_V2_ActionResult, lines: Int = 20) async -> String {
+        let logs = [result.stderrDigest, result.stdoutDigest].compactMap { try? Digest($0) }
+        try? await fetcher.fetch(logs)
+        return logs.compactMap { try? store.read($0) }
+            .map { String(decoding: $0, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n") }
+            .filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            .joined(separator: "\n")
+    }
+
+    /// A non-OK `ExecuteResponse.status` in words.
+    static func describe(_ status: Google_Rpc_Status, action: Digest) -> String {
+        "the server did not run action \(action): code \(status.code): \(status.message)"
+    }
+}

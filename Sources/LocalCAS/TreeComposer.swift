@@ -1,0 +1,177 @@
+import Foundation
+import REAPI
+
+/// Builds new trees out of trees already in the local CAS, **by reference**: overlaying several
+/// trees, placing a tree under a path, taking a subtree. Only the Directory nodes on the paths
+/// where trees meet are read and written; everything else is shared by digest, and no file blob
+/// is ever read (they need not be local).
+///
+/// Overlay follows BuildStream's staging rule: layers are applied in order and a later layer
+/// wins where two put a file or symlink at the same path; two directories at the same path are
+/// merged; a directory meeting a file or symlink is an error naming both layers.
+public struct TreeComposer: Sendable {
+    public let store: LocalContentStore
+
+    public init(store: LocalContentStore) {
+        self.store = store
+    }
+
+    /// A tree to overlay, and who it comes from (an element name), for error messages.
+    public struct Layer: Sendable {
+        public var root: Digest
+        public var label: String
+
+        public init(root: Digest, label: String) {
+            self.root = root
+            self.label = label
+        }
+    }
+
+    /// Overlays `layers` in order and stores the Directory nodes that result.
+    /// - Returns: the digest of the new root; the empty Directory for no layers.
+    /// - Throws: `.invalidArgument` for a directory/non-directory clash, naming the path and both
+    ///   layers; `.notFound` if a Directory node that must be merged is not local.
+    public func overlay(_ layers: [Layer]) throws(CASError) -> Digest {
+        if layers.count == 1 { return layers[0].root }
+        let root = MergeNode()
+        for layer in layers {
+            try merge(layer.root, label: layer.label, into: root, path: "")
+        }
+        return try write(root)
+    }
+
+    /// A tree whose only content is `root` at `path` (`a/b` wraps it in directories `a` and `b`).
+    public func place(_ root: Digest, at path: String) throws(CASError) -> Digest {
+        var digest = root
+        for component in try Self.components(of: path).reversed() {
+            var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
+            node.name = component
+            node.digest = digest.proto
+            var directory = Build_Bazel_Remote_Execution_V2_Directory()
+            directory.directories = [node]
+            digest = try put(directory)
+        }
+        return digest
+    }
+
+    /// The Directory at `path` inside `root`.
+    /// - Throws: `.notFound` if there is none.
+    public func subtree(_ root: Digest, at path: String) throws(CASError) -> Digest {
+        let entry = try LocalTree(store: store).resolve(root, path: path)
+        guard case .directory(let digest) = entry else {
+            throw CASError(.notFound, "'\(path)' in tree \(root) is not a directory")
+        }
+        return digest
+    }
+
+    /// The non-empty components of `path`, validated (`/usr//bin/` gives `usr`, `bin`).
+    public static func components(of path: String) throws(CASError) -> [String] {
+        var result: [String] = []
+        for part in path.split(separator: "/") where part != "." {
+            let name = String(part)
+            if let problem = PathComponent.problem(with: name) {
+                throw CASError(.invalidArgument, "invalid path '\(path)': component '\(name)' is \(problem)")
+            }
+            result.append(name)
+        }
+        return result
+    }
+
+    // MARK: Merging
+
+    /// A directory being composed. Subdirectories nobody else touches stay references.
+    private final class MergeNode {
+        enum Entry {
+            case file(Build_Bazel_Remote_Execution_V2_FileNode, from: String)
+            case symlink(Build_Bazel_Remote_Execution_V2_SymlinkNode, from: String)
+            case directory(Digest, from: String)
+            case merged(MergeNode, from: String)
+
+            var label: String {
+                switch self {
+                case .file(_, let l), .symlink(_, let l), .directory(_, let l), .merged(_, let l): l
+                }
+            }
+            var isDirectory: Bool {
+                switch self {
+                case .directory, .merged: true
+                case .file, .symlink: false
+                }
+            }
+        }
+        var entries: [String: Entry] = [:]
+    }
+
+    private func merge(_ digest: Digest, label: String, into node: MergeNode, path: String) throws(CASError) {
+        let directory = try LocalTree(store: store).directory(digest)
+        func clash(_ name: String, _ existing: MergeNode.Entry, incomingIsDirectory: Bool) -> CASError {
+            let kind = { (isDir: Bool) in isDir ? "a directory" : "a file or symlink" }
+            return CASError(.invalidArgument,
+                            "'\(path + name)' is \(kind(existing.isDirectory)) in \(existing.label) but \(kind(incomingIsDirectory)) in \(label)")
+        }
+        for file in directory.message.files {
+            if let existing = node.entries[file.name], existing.isDirectory {
+                throw clash(file.name, existing, incomingIsDirectory: false)
+            }
+            node.entries[file.name] = .file(file, from: label)
+        }
+        for link in directory.message.symlinks {
+            if let existing = node.entries[link.name], existing.isDirectory {
+                throw clash(link.name, existing, incomingIsDirectory: false)
+            }
+            node.entries[link.name] = .symlink(link, from: label)
+        }
+        for sub in directory.directories {
+            let name = sub.name.name
+            switch node.entries[name] {
+            case nil:
+                node.entries[name] = .directory(sub.digest, from: label)
+            case .directory(let existing, let from)?:
+                guard existing != sub.digest else { continue }
+                let child = MergeNode()
+                try merge(existing, label: from, into: child, path: path + name + "/")
+                try merge(sub.digest, label: label, into: child, path: path + name + "/")
+                node.entries[name] = .merged(child, from: from)
+            case .merged(let child, _)?:
+                try merge(sub.digest, label: label, into: child, path: path + name + "/")
+            case let existing?:
+                throw clash(name, existing, incomingIsDirectory: true)
+            }
+        }
+    }
+
+    private func write(_ node: MergeNode) throws(CASError) -> Digest {
+        var directory = Build_Bazel_Remote_Execution_V2_Directory()
+        // REAPI orders every list by name, comparing UTF-8 bytes.
+        for name in node.entries.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            switch node.entries[name]! {
+            case .file(let file, _):
+                directory.files.append(file)
+            case .symlink(let link, _):
+                directory.symlinks.append(link)
+            case .directory(let digest, _):
+                directory.directories.append(Self.directoryNode(name, digest))
+            case .merged(let child, _):
+                directory.directories.append(Self.directoryNode(name, try write(child)))
+            }
+        }
+        return try put(directory)
+    }
+
+    private static func directoryNode(_ name: String, _ digest: Digest) -> Build_Bazel_Remote_Execution_V2_DirectoryNode {
+        var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
+        node.name = name
+        node.digest = digest.proto
+        return node
+    }
+
+    private func put(_ directory: Build_Bazel_Remote_Execution_V2_Directory) throws(CASError) -> Digest {
+        let data: Data
+        do {
+            data = try directory.serializedBytes()
+        } catch {
+            throw CASError(.io, "cannot serialize a composed Directory", cause: error)
+        }
+        return try store.put(data)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import GRPCCore
+import LocalCAS
+import REAPI
+import SwiftProtobuf
+import Synchronization
+
+/// The REAPI Execution service of one server: run an action and follow its operation to the end.
+///
+/// `Execute` is sent once. If its stream breaks after the server named the operation, the
+/// client reattaches with `WaitExecution` by that name rather than submitting the action again;
+/// only a server that no longer knows the operation (it restarted) gets the action re-submitted,
+/// which REAPI allows because an action's result depends on its digest alone.
+public struct ExecutionClient: Sendable {
+    let cas: CASClient
+    let stub: Build_Bazel_Remote_Execution_V2_Execution.Client<CASClient.Transport>
+
+    /// Times a broken stream is resumed before the execution is given up.
+    public static let maxReattachments = 5
+
+    public init(cas: CASClient) {
+        self.cas = cas
+        stub = .init(wrapping: cas.connection.client)
+    }
+
+    /// Executes `action` and returns the server's `ExecuteResponse` (whose `status` and
+    /// `result.exit_code` the caller inspects).
+    /// - Parameters:
+    ///   - timeout: how long the whole execution may take, queueing included.
+    ///   - onStage: told each stage the server reports (QUEUED, EXECUTING…).
+    /// - Throws: `.remote` when the server cannot be reached or refuses the request,
+    ///   `.invalidArgument` for a request it calls malformed.
+    public func execute(_ action: Digest, skipCacheLookup: Bool = false, timeout: Duration,
+                        onStage: @escaping @Sendable (Build_Bazel_Remote_Execution_V2_ExecutionStage.Value) -> Void = { _ in }
+    ) async throws(CASError) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
+        request.instanceName = cas.instance
+        request.actionDigest = action.proto
+        request.skipCacheLookup = skipCacheLookup
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        let operationName = Mutex<String?>(nil)
+        var attempt = 0
+        var backoff = Duration.milliseconds(200)
+        while true {
+            let name = operationName.withLock { $0 }
+            let method = name == nil ? "Execute" : "WaitExecution"
+            do {
+                let follow: @Sendable (StreamingClientResponse<Google_Longrunning_Operation>) async throws -> Google_Longrunning_Operation? = { response in
+                    for try await operation in response.messages {
+                        if !operation.name.isEmpty { operationName.withLock { $0 = operation.name } }
+                        if operation.hasMetadata,
+                           let metadata = try? Build_Bazel_Remote_Execution_V2_ExecuteOperationMetadata(unpackingAny: operation.metadata) {
+                            onStage(metadata.stage)
+                        }
+                        if operation.done { return operation }
+                    }
+                    return nil
+                }
+                let done: Google_Longrunning_Operation?
+                if let name {
+                    var wait = Build_Bazel_Remote_Execution_V2_WaitExecutionRequest()
+                    wait.name = name
+                    done = try await stub.waitExecution(request: ClientRequest(message: wait), options: options, onResponse: follow)
+                } else {
+                    done = try await stub.execute(request: ClientRequest(message: request), options: options, onResponse: follow)
+                }
+                if let done { return try Self.response(of: done, action: action, endpoint: cas.connection.configuration.endpoint) }
+                // The stream ended without a finished operation: reattach below.
+            } catch let error as CASError {
+                throw error
+            } catch let error as RPCError {
+                if error.code == .notFound, name != nil {
+                    // The server forgot the operation (a restart): the action itself is still valid.
+                    operationName.withLock { $0 = nil }
+                } else if ![.unavailable, .internalError, .unknown, .cancelled].contains(error.code) || Task.isCancelled {
+                    throw cas.failure(method, error, "action \(action)")
+                }
+            } catch {
+                throw cas.failure(method, error, "action \(action)")
+            }
+            attempt += 1
+            guard attempt <= Self.maxReattachments, !Task.isCancelled else {
+                throw CASError(.remote, "\(method) on \(cas.connection.configuration.endpoint) (action \(action)): the operation stream broke \(attempt) times")
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    /// The `ExecuteResponse` a finished operation carries.
+    static func response(of operation: Google_Longrunning_Operation, action: Digest,
+                         endpoint: RemoteEndpoint) throws(CASError) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        switch operation.result {
+        case .error(let status)?:
+            throw CASError(.remote, "Execute on \(endpoint) (action \(action)) failed: code \(status.code): \(status.message)")
+        case .response(let any)?:
+            do {
+                return try Build_Bazel_Remote_Execution_V2_ExecuteResponse(unpackingAny: any)
+            } catch {
+                throw CASError(.corrupt, "Execute on \(endpoint) (action \(action)) returned something that is not an ExecuteResponse", cause: error)
+            }
+        case nil:
+            throw CASError(.corrupt, "Execute on \(endpoint) (action \(action)) finished with neither a response nor an error")
+        }
+    }
+}
