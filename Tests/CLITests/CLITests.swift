@@ -19,10 +19,11 @@ struct CLI {
     }
 
     @discardableResult
-    func run(_ arguments: [String]) throws -> Result {
+    func run(_ arguments: [String], in directory: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = home.path
         env.removeValue(forKey: "XDG_CONFIG_HOME")
@@ -51,6 +52,7 @@ struct CLI {
         ["--help"], ["cas", "--help"], ["cas", "put", "--help"], ["cas", "get-tree", "--help"],
         ["cas", "ls", "--help"], ["cas", "cat", "--help"], ["ref", "--help"], ["ref", "set", "--help"],
         ["mount", "--help"], ["umount", "--help"], ["serve", "--help"], ["cas", "stats", "--help"],
+        ["build", "--help"], ["artifact", "--help"], ["artifact", "list", "--help"], ["artifact", "log", "--help"],
     ])
     func everyCommandHasHelp(arguments: [String]) throws {
         let r = try cli.run(arguments)
