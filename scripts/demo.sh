@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end, on one fresh machine: start the embedded REAPI server (`lazycas
-# serve`) on loopback, put a sample tree into it, bring only its Directory nodes into a fresh partial
-# cache, list it with the server stopped, then cat one file after restarting the server —
-# fetching exactly that one blob; then mount the tree and run a program from it.
+# serve`) on loopback, build the examples project remotely (only Directory nodes and logs come
+# back), mount an artifact by element name, list it and read one file (exactly one blob is
+# fetched), run the built program from the mount, unmount, stop the server.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +16,7 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 REMOTE="grpc://127.0.0.1:$PORT"
 SERVER_PID=""
 cleanup() {
+  fusermount3 -u -z "$WORK/hello-mnt" 2>/dev/null || true
   fusermount3 -u -z "$WORK/mnt" 2>/dev/null || true
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
   rm -rf "$WORK"
@@ -33,51 +34,52 @@ start_server() {
   cat "$WORK/server.log" >&2
   exit 1
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
-
-echo "== a sample tree: busybox, licenses, 2,000 generated files"
-mkdir -p "$WORK/src/bin" "$WORK/src/share" "$WORK/src/data"
-cp /bin/busybox "$WORK/src/bin/"
-ln -s busybox "$WORK/src/bin/sh"
-cp -r /usr/share/common-licenses "$WORK/src/share/licenses"
-for i in $(seq 2000); do head -c $((RANDOM % 16384 + 64)) /dev/urandom > "$WORK/src/data/f$i"; done
-echo "hello from lazycas" > "$WORK/src/README"
 
 start_server
-echo "== lazycas cas put (uploads only what $REMOTE lacks)"
-ROOT_DIGEST="$("$LAZYCAS" cas put "$WORK/src" --remote "$REMOTE" --cache-dir "$WORK/uploader")"
-echo "root: $ROOT_DIGEST"
+CACHE="$WORK/cache"
+cd "$ROOT/examples/hello"
+echo "== lazycas build world.bst: 5 elements, 3 remote actions on $REMOTE"
+"$LAZYCAS" build --remote-jobs 16 world.bst --remote "$REMOTE" --cache-dir "$CACHE"
 
-echo "== lazycas cas get-tree into a fresh cache (Directory nodes only)"
-"$LAZYCAS" cas get-tree "$ROOT_DIGEST" --remote "$REMOTE" --cache-dir "$WORK/cache"
-echo "blobs in the fresh cache: $(find "$WORK/cache/objects" -type f | wc -l) (the Directory nodes; no file content)"
+echo "== what came back: Directory nodes and logs, no output file"
+"$LAZYCAS" artifact list --cache-dir "$CACHE"
+python3 - "$CACHE" <<'PY'
+import os, sys
+objects = os.path.join(sys.argv[1], "objects")
+print("  blobs in the local cache:", sum(len(files) for _, _, files in os.walk(objects)),
+      "(busybox and the sources, which are local anyway, plus Directory nodes, Actions, Trees and logs)")
+PY
 
-stop_server
-echo "== server stopped; lazycas cas ls still works"
-"$LAZYCAS" cas ls "$ROOT_DIGEST" --cache-dir "$WORK/cache"
-"$LAZYCAS" cas ls "$ROOT_DIGEST/bin" --cache-dir "$WORK/cache"
+echo "== the build log of hello.bst, from the CAS"
+"$LAZYCAS" artifact log hello.bst --cache-dir "$CACHE"
 
-start_server
-echo "== server back; lazycas cas cat fetches exactly one blob"
-before=$(find "$WORK/cache/objects" -type f | wc -l)
-"$LAZYCAS" cas cat "$ROOT_DIGEST" README --remote "$REMOTE" --cache-dir "$WORK/cache"
-after=$(find "$WORK/cache/objects" -type f | wc -l)
-echo "blobs fetched by cat: $((after - before))"
-"$LAZYCAS" ref set demo/sample "$ROOT_DIGEST" --cache-dir "$WORK/cache"
-"$LAZYCAS" ref list --cache-dir "$WORK/cache"
-
-echo "== lazycas mount: the tree as a read-only filesystem; content fetched on first read"
-mkdir -p "$WORK/mnt"
-"$LAZYCAS" mount demo/sample "$WORK/mnt" --remote "$REMOTE" --cache-dir "$WORK/cache"
-echo "files visible: $(find "$WORK/mnt" -type f | wc -l)"
-ls -l "$WORK/mnt/bin"
-"$WORK/mnt/bin/busybox" echo "busybox runs straight from the mount"
-getfattr -n user.reapi.digest "$WORK/mnt/README" 2>/dev/null | grep digest || true
+echo "== lazycas mount hello.bst: the artifact just built, by element name"
+mkdir -p "$WORK/mnt" "$WORK/hello-mnt"
+"$LAZYCAS" mount hello.bst "$WORK/hello-mnt" --remote "$REMOTE" --cache-dir "$CACHE"
+ls -l "$WORK/hello-mnt/usr/bin"
+head -3 "$WORK/hello-mnt/usr/bin/hello"
 sleep 0.5
-"$LAZYCAS" cas stats --cache-dir "$WORK/cache"
+"$LAZYCAS" cas stats --cache-dir "$CACHE"   # fetched 1 blob: the file that was read
+
+echo "== run it, with the busybox of base.bst from another mount"
+"$LAZYCAS" mount base.bst "$WORK/mnt" --remote "$REMOTE" --cache-dir "$CACHE"
+"$WORK/mnt/bin/busybox" sh "$WORK/hello-mnt/usr/bin/hello" demo
+"$LAZYCAS" umount "$WORK/hello-mnt"
 "$LAZYCAS" umount "$WORK/mnt"
+
+echo "== lazycas mount greetings.bst: 200 files listed locally; one read brings its siblings in the same round trip"
+"$LAZYCAS" mount greetings.bst "$WORK/mnt" --remote "$REMOTE" --cache-dir "$CACHE"
+echo "files visible: $(find "$WORK/mnt" -type f | wc -l)"
+echo "reading one: $(cat "$WORK/mnt/usr/share/greetings/greeting-42.txt")"
+sleep 0.5
+"$LAZYCAS" cas stats --cache-dir "$CACHE"
+"$LAZYCAS" umount "$WORK/mnt"
+
+echo "== a second build: all cache hits, nothing executed, nothing uploaded"
+"$LAZYCAS" build world.bst --remote "$REMOTE" --cache-dir "$CACHE" 2>&1 | grep -E "Elements|RPCs|Sent"
+cd "$ROOT"
 sleep 1.1
-echo "== what the server saw since its restart (per RPC method)"
+echo "== what the server saw (per RPC method)"
 python3 - "$WORK/server-stats.json" <<'PY'
 import json, sys
 for method, c in sorted(json.load(open(sys.argv[1])).items()):
