@@ -123,7 +123,7 @@ struct RemoteActionRunner: Sendable {
         let stdout = result.hasStdoutDigest ? try Digest(result.stdoutDigest) : nil
         let stderr = result.hasStderrDigest ? try Digest(result.stderrDigest) : nil
         let local = LocalTree(store: store)
-        if let known, known.tree == tree || (declaredRoot != nil && known.root == declaredRoot),
+        if let known, (tree != nil && known.tree == tree) || (declaredRoot != nil && known.root == declaredRoot),
            try local.missingDirectories(under: known.root).isEmpty,
            store.missing([stdout, stderr].compactMap { $0 }).isEmpty {
             return Outcome(root: known.root, tree: tree, stdout: stdout, stderr: stderr, cached: cached)
