@@ -80,10 +80,9 @@ public struct OutputCapture: Sendable {
     /// `relative` under `base`, if it stays inside: no absolute path, no `..`, and no
     /// component before the last that is a symlink.
     static func resolve(_ relative: String, under base: String) -> String? {
-        let parts = relative.split(separator: "/").map(String.init)
-        guard !relative.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty else { return nil }
+        guard !relative.hasPrefix("/"), let parts = normalized(relative), !parts.isEmpty else { return nil }
         var path = base
-        for (i, part) in parts.enumerated() where part != "." {
+        for (i, part) in parts.enumerated() {
             path += "/" + part
             if i < parts.count - 1 {
                 var st = stat()
@@ -91,5 +90,23 @@ public struct OutputCapture: Sendable {
             }
         }
         return path
+    }
+
+    /// The components of `path` with `.` dropped and each `..` taking away the component before
+    /// it (BuildStream names outputs like `../../../buildstream-install`, relative to a working
+    /// directory); nil if it climbs above its start. Resolving lexically means a `..` never
+    /// follows a symlink the action made: every component left is then checked to be a real
+    /// directory by ``resolve(_:under:)``.
+    public static func normalized(_ path: String) -> [String]? {
+        var parts: [String] = []
+        for part in path.split(separator: "/") where part != "." {
+            if part == ".." {
+                guard !parts.isEmpty else { return nil }
+                parts.removeLast()
+            } else {
+                parts.append(String(part))
+            }
+        }
+        return parts
     }
 }

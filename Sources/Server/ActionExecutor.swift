@@ -87,7 +87,8 @@ final class ActionExecutor: Sendable {
         storage.quota?.pin([actionDigest, commandDigest])
         defer { storage.quota?.unpin(pinned) }
         let outputs = command.outputPaths.isEmpty ? command.outputFiles + command.outputDirectories : command.outputPaths
-        for path in outputs + [command.workingDirectory] where path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+        for path in outputs.map({ command.workingDirectory.isEmpty ? $0 : command.workingDirectory + "/" + $0 }) + [command.workingDirectory]
+        where path.hasPrefix("/") || OutputCapture.normalized(path) == nil {
             throw RPCError(code: .invalidArgument, message: "path '\(path)' in Command \(commandDigest) must be relative and stay inside the input root")
         }
         guard !command.arguments.isEmpty else {

@@ -13,20 +13,7 @@ struct BuildStreamCompatibilityTests {
         let config = work.path + "/buildstream.conf"
         try "cachedir: \(work.sub("bst-cache"))\nlogdir: \(work.sub("bst-logs"))\nsourcedir: \(work.sub("bst-sources"))\n"
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.bstPath)
-        process.arguments = ["--no-interactive", "--config", config, "--directory", project] + arguments
-        var env = ProcessInfo.processInfo.environment
-        env["XDG_CACHE_HOME"] = work.sub("xdg-cache")
-        env["XDG_CONFIG_HOME"] = work.sub("xdg-config")
-        process.environment = env
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        return try runBuildStream(["--config", config, "--directory", project] + arguments, work: work)
     }
 
     @Test func buildStreamBuildsTheExamplesUnchangedToTheSameTrees() async throws {
@@ -53,4 +40,53 @@ struct BuildStreamCompatibilityTests {
             #expect(theirs == summary.artifacts[element]?.root, "\(element): BuildStream's output differs from lazycas's")
         }
     }
+}
+
+/// BuildStream as a client of `lazycas serve`: its remote execution (which names outputs
+/// relative to a working directory, `../../../buildstream-install`) builds the examples.
+@Suite(.enabled(if: TestEnvironment.buildStreamTestsEnabled && TestEnvironment.casdTestsEnabled))
+struct BuildStreamRemoteExecutionTests {
+    @Test func buildStreamBuildsTheExamplesWithLazycasServeAsItsRemote() async throws {
+        let h = try DriverHarness.examples()
+        let work = TemporaryDirectory("bst-remote")
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        let endpoint = "http://127.0.0.1:\(server.port)"
+        let config = work.path + "/buildstream.conf"
+        try """
+            cachedir: \(work.sub("cache"))
+            logdir: \(work.sub("logs"))
+            sourcedir: \(work.sub("sources"))
+            remote-execution:
+              execution-service: {url: "\(endpoint)"}
+              storage-service: {url: "\(endpoint)"}
+              action-cache-service: {url: "\(endpoint)"}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let project = h.projectRoot
+        let (status, log) = try await offPool {
+            try runBuildStream(["--config", config, "--directory", project, "build", "world.bst"], work: work)
+        }
+        #expect(status == 0, "bst build with lazycas serve as remote failed:\n\(log.suffix(3000))")
+        // The three manual elements ran on our server.
+        let executed = server.embedded!.stats.snapshot["Execute"]?.requests ?? 0
+        #expect(executed == 3, "Execute calls: \(executed)")
+    }
+}
+
+/// Runs BuildStream non-interactively with its XDG directories under `work`.
+func runBuildStream(_ arguments: [String], work: TemporaryDirectory) throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: TestEnvironment.bstPath)
+    process.arguments = ["--no-interactive"] + arguments
+    var env = ProcessInfo.processInfo.environment
+    env["XDG_CACHE_HOME"] = work.sub("xdg-cache")
+    env["XDG_CONFIG_HOME"] = work.sub("xdg-config")
+    process.environment = env
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
 }
