@@ -23,49 +23,61 @@ public enum ProcessRunner {
     /// After `timeout` the process is killed with SIGKILL.
     /// - Throws: ``SandboxError`` if it cannot be started.
     public static func run(_ argv: [String], stdout: String, stderr: String, timeout: Duration) async throws -> Outcome {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let actions = UnsafeMutablePointer<posix_spawn_file_actions_t>.allocate(capacity: 1)
+        posix_spawn_file_actions_init(actions)
+        defer {
+            posix_spawn_file_actions_destroy(actions)
+            actions.deallocate()
+        }
+        posix_spawn_file_actions_addopen(actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         // Nothing else of ours reaches the child: an inherited descriptor (a directory, a
         // socket) would be a way out of the sandbox.
-        guard let closeFrom = Self.addCloseFrom, closeFrom(&actions, 3) == 0 else {
+        guard let closeFrom = Self.addCloseFrom, closeFrom(actions, 3) == 0 else {
             throw SandboxError("cannot ask posix_spawn to close inherited descriptors (glibc 2.34 or newer is needed)")
         }
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
         let path = "PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin")
-        var cEnv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
-        defer { cEnv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
-        guard spawned == 0 else {
-            throw SandboxError("cannot start \(argv[0]): \(String(cString: strerror(spawned)))")
-        }
-        let child = pid
-        // The reaper thread and the timer agree through `state`: the timer kills only a child
-        // not yet reaped (its pid cannot have been reused).
+        let cArgs = CStringArray(argv)
+        let cEnv = CStringArray([path])
+        // posix_spawn runs the child's file actions (closefrom) before it returns, and closing a
+        // descriptor of a FUSE file waits for that filesystem's FLUSH answer: when the daemon
+        // is this process (a worker's lazy mount), a cooperative thread must not be the one
+        // waiting. Spawning and reaping both happen on a thread of their own.
         let state = ReapState()
         let timer = Task {
             try? await Task.sleep(for: timeout)
             guard !Task.isCancelled else { return }
             state.value.withLock { s in
-                guard !s.reaped else { return }
+                s.timedOut = true
+                guard let pid = s.pid, !s.reaped else { return }
                 // bwrap runs with --die-with-parent: killing it takes the whole sandbox down.
-                kill(child, SIGKILL)
+                kill(pid, SIGKILL)
                 s.killed = true
             }
         }
-        let status: Int32 = await withCheckedContinuation { continuation in
+        let request = SpawnRequest(argv: argv[0], actions: actions, arguments: cArgs.pointer, environment: cEnv.pointer)
+        let result: Result<Int32, SandboxError> = await withCheckedContinuation { continuation in
             Thread {
+                var pid: pid_t = 0
+                let spawned = posix_spawnp(&pid, request.argv, request.actions, nil, request.arguments, request.environment)
+                guard spawned == 0 else {
+                    continuation.resume(returning: .failure(SandboxError("cannot start \(request.argv): \(String(cString: strerror(spawned)))")))
+                    return
+                }
+                let child = pid
+                state.value.withLock { s in
+                    s.pid = child
+                    if s.timedOut { kill(child, SIGKILL); s.killed = true }
+                }
                 var status: Int32 = 0
                 while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+                // The timer kills only a child not yet reaped (its pid cannot have been reused).
                 state.value.withLock { $0.reaped = true }
-                continuation.resume(returning: status)
+                continuation.resume(returning: .success(status))
             }.start()
         }
+        let status = try withExtendedLifetime((cArgs, cEnv)) { try result.get() }
         timer.cancel()
         if state.value.withLock({ $0.killed }) { return .timedOut }
         let signal = status & 0x7f
@@ -73,13 +85,41 @@ public enum ProcessRunner {
     }
 }
 
-/// Shared by the reaper thread and the timeout task of one run.
+/// Shared by the spawning thread and the timeout task of one run.
 private final class ReapState: Sendable {
-    let value = Mutex((reaped: false, killed: false))
+    let value = Mutex<(pid: pid_t?, reaped: Bool, killed: Bool, timedOut: Bool)>((nil, false, false, false))
+}
+
+/// The C arguments of one `posix_spawnp`, handed to the thread that calls it.
+/// @unchecked: the pointers stay valid (and untouched by anyone else) until `run` returns,
+/// which is after that thread has resumed it.
+private struct SpawnRequest: @unchecked Sendable {
+    let argv: String
+    let actions: UnsafeMutablePointer<posix_spawn_file_actions_t>
+    let arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
 }
 
 /// A sandbox could not be set up or run.
 public struct SandboxError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// A NULL-terminated C array of strdup'd strings, freed with the value.
+private final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count + 1
+        pointer = .allocate(capacity: count)
+        for (i, string) in strings.enumerated() { pointer[i] = strdup(string) }
+        pointer[strings.count] = nil
+    }
+
+    deinit {
+        for i in 0..<count { free(pointer[i]) }
+        pointer.deallocate()
+    }
 }

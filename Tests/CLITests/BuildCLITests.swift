@@ -33,10 +33,10 @@ import Testing
         #expect(again.stderr.contains("0 built, 5 cached"), "\(again.stderr)")
         #expect(!again.stderr.contains("Execute"))
 
-        let list = try cli.run(["artifact", "list"])
+        let list = try await offPool { try cli.run(["artifact", "list"]) }
         #expect(list.stdout.contains("hello/hello.bst/"))
         #expect(list.stdout.split(separator: "\n").count == 5)
-        let log = try cli.run(["artifact", "log", "hello.bst"], in: project)
+        let log = try await offPool { try cli.run(["artifact", "log", "hello.bst"], in: project) }
         #expect(log.status == 0, "\(log.stderr)")
         #expect(log.stdout.contains("+ cp hello /buildstream-install/usr/bin/hello"))
 
@@ -52,21 +52,21 @@ import Testing
     @Test func badInputAndFailuresHaveTheirExitCodes() async throws {
         let project = try examples()
         let cli = self.cli
-        let unknown = try cli.run(["build", "nope.bst", "--remote", "grpc://127.0.0.1:1"], in: project)
+        let unknown = try await offPool { try cli.run(["build", "nope.bst", "--remote", "grpc://127.0.0.1:1"], in: project) }
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no element 'nope.bst'"))
-        let noProject = try cli.run(["build", "hello.bst"], in: cli.home.sub("empty"))
+        let noProject = try await offPool { try cli.run(["build", "hello.bst"], in: cli.home.sub("empty")) }
         #expect(noProject.status == 1)
         #expect(noProject.stderr.contains("no project.conf"))
-        let noRemote = try cli.run(["build", "hello.bst"], in: project)
+        let noRemote = try await offPool { try cli.run(["build", "hello.bst"], in: project) }
         #expect(noRemote.status == 1)
         #expect(noRemote.stderr.contains("needs a remote"))
-        let badDownload = try cli.run(["build", "hello.bst", "--download", "some"], in: project)
+        let badDownload = try await offPool { try cli.run(["build", "hello.bst", "--download", "some"], in: project) }
         #expect(badDownload.status == 1)
-        let unreachable = try cli.run(["build", "hello.bst", "--remote", "grpc://127.0.0.1:\(freeLoopbackPort())", "--timeout", "2"], in: project)
+        let unreachable = try await offPool { try cli.run(["build", "hello.bst", "--remote", "grpc://127.0.0.1:\(freeLoopbackPort())", "--timeout", "2"], in: project) }
         #expect(unreachable.status == 2, "\(unreachable.stderr)")
         #expect(unreachable.stderr.contains("FAILURE"))
-        let notBuilt = try cli.run(["cas", "ls", "hello.bst"], in: project)
+        let notBuilt = try await offPool { try cli.run(["cas", "ls", "hello.bst"], in: project) }
         #expect(notBuilt.status == 1)
         #expect(notBuilt.stderr.contains("has not been built"), "\(notBuilt.stderr)")
 
