@@ -26,6 +26,13 @@ public struct TransferProgress: Sendable {
     public var blobsTotal: Int
     public var bytesDone: Int64
     public var bytesTotal: Int64
+
+    public init(blobsDone: Int, blobsTotal: Int, bytesDone: Int64, bytesTotal: Int64) {
+        self.blobsDone = blobsDone
+        self.blobsTotal = blobsTotal
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
+    }
 }
 
 /// Uploads a set of blobs the way the design asks: one FindMissingBlobs for the whole set (split

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import LocalCAS
+import RemoteCAS
+
+/// `lazycas checkout TREE DIR` / `--tar FILE`: every file of a tree, fetched in batches and
+/// written safely.
+struct Checkout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a tree out as a plain directory or a reproducible tar stream.",
+        discussion: """
+            TREE is HASH/SIZE, a ref, or an element name (NAME.bst: its artifact for the current \
+            inputs, in the project around the current directory). The blobs not in the local \
+            cache are fetched first (batched, concurrent, with a progress line), then the tree is \
+            written: directories entered without following symlinks, files and symlinks created \
+            under temporary names and renamed into place, executables 0755, others 0644.
+            """
+    )
+
+    @Argument(help: "HASH/SIZE, a ref, or NAME.bst.")
+    var tree: String
+
+    @Argument(help: "The directory to write (created if missing; must be empty unless --force).")
+    var directory: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write a tar stream to FILE ('-' for stdout) instead of a directory.", valueName: "file"))
+    var tar: String?
+
+    @Flag(name: .long, help: "Write into a non-empty directory, replacing files that are in the tree.")
+    var force = false
+
+    @Flag(name: .long, help: "Hard-link non-executable files to the local cache's copies where the filesystem allows (they stay read-only).")
+    var hardlink = false
+
+    @OptionGroup var remote: RemoteOptions
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if (directory == nil) == (tar == nil) { throw ValidationError("give either DIR or --tar FILE") }
+        if tar != nil && (force || hardlink) { throw ValidationError("--force and --hardlink apply to a directory checkout") }
+    }
+
+    func run() async throws {
+        let context = try CommandContext(global: global, remote: remote)
+        let root = try context.resolveTree(tree)
+        if let directory { try Self.prepare(directory, force: force) }
+        let local = LocalTree(store: context.store)
+        if !(try local.missingDirectories(under: root).isEmpty) || hasMissingFiles(root, context) {
+            try await context.withRemote(for: "checkout") { fetcher in
+                try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+                try await Self.fetchFiles(of: root, with: fetcher)
+            }
+        }
+        if let tar {
+            let fd = tar == "-" ? STDOUT_FILENO : open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw CASError(.io, "cannot create \(tar): \(String(cString: strerror(errno)))") }
+            defer { if fd != STDOUT_FILENO { close(fd) } }
+            try TarWriter(store: context.store).write(root, to: fd)
+        } else if let directory {
+            let summary = try TreeCheckout(store: context.store, hardlink: hardlink).write(root, into: directory)
+            Terminal.note("checked out \(summary.files) files (\(formatBytes(summary.bytes))\(hardlink ? ", \(summary.hardlinks) hard links" : "")), \(summary.symlinks) symlinks, \(summary.directories) directories into \(directory)")
+        }
+    }
+
+    private func hasMissingFiles(_ root: Digest, _ context: CommandContext) -> Bool {
+        var missing = false
+        try? LocalTree(store: context.store).forEachFile(under: root) { _, file in
+            if !missing && !context.store.contains(file.digest) { missing = true }
+        }
+        return missing
+    }
+
+    /// Creates `directory` if needed; refuses a non-empty one without `force`, and a path that
+    /// is not a directory (a symlink included).
+    static func prepare(_ directory: String, force: Bool) throws(CASError) {
+        var st = stat()
+        if lstat(directory, &st) != 0 {
+            guard mkdir(directory, 0o755) == 0 else {
+                throw CASError(.invalidArgument, "cannot create \(directory): \(String(cString: strerror(errno)))")
+            }
+            return
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw CASError(.invalidArgument, "\(directory) exists and is not a directory")
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        if !entries.isEmpty && !force {
+            throw CASError(.invalidArgument, "\(directory) is not empty (\(entries.count) entries): use --force to write into it")
+        }
+    }
+
+    /// Every missing file blob of the tree, in slices so the progress line moves.
+    static func fetchFiles(of root: Digest, with fetcher: BlobFetcher) async throws {
+        var blobs = Set<Digest>()
+        try LocalTree(store: fetcher.store).forEachFile(under: root) { _, file in blobs.insert(file.digest) }
+        let missing = fetcher.store.missing(blobs).sorted { $0.sizeBytes > $1.sizeBytes }
+        let progress = ProgressLine(label: "fetching")
+        var done = TransferProgress(blobsDone: 0, blobsTotal: missing.count, bytesDone: 0,
+                                    bytesTotal: missing.reduce(0) { $0 + $1.sizeBytes })
+        for start in stride(from: 0, to: missing.count, by: 1024) {
+            let slice = Array(missing[start..<min(start + 1024, missing.count)])
+            try await fetcher.fetch(slice)
+            done.blobsDone += slice.count
+            done.bytesDone += slice.reduce(0) { $0 + $1.sizeBytes }
+            progress.update(done)
+        }
+        progress.finish()
+        if !missing.isEmpty {
+            Terminal.note("fetched \(missing.count) of \(blobs.count) file blobs (\(formatBytes(done.bytesDone)))")
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// Runs a command to completion and returns its status and combined output (for `diff -r`,
+/// `tar -x` and the like in tests).
+public func runTool(_ argv: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = argv
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}
+
+/// Differences between two directory trees, content (`diff -r`, symlinks compared as links)
+/// and the executable bit of every regular file; empty when they are the same.
+public func treeDifferences(_ a: String, _ b: String) throws -> String {
+    var problems: [String] = []
+    let diff = try runTool(["diff", "-r", "--no-dereference", a, b])
+    if diff.status != 0 { problems.append(String(diff.output.prefix(2000))) }
+    let fm = FileManager.default
+    for relative in (fm.enumerator(atPath: a)?.allObjects as? [String] ?? []).sorted() {
+        var sa = stat(), sb = stat()
+        guard lstat(a + "/" + relative, &sa) == 0, lstat(b + "/" + relative, &sb) == 0 else { continue }
+        if (sa.st_mode & S_IFMT) == S_IFREG && (sa.st_mode & 0o100) != (sb.st_mode & 0o100) {
+            problems.append("executable bit of \(relative) differs")
+        }
+    }
+    return problems.joined(separator: "\n")
+}
