@@ -82,7 +82,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "lazycas",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server", "Driver",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server", "Driver", "Sandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

@@ -56,11 +56,22 @@ public enum ProcessRunner {
                 s.killed = true
             }
         }
-        let request = SpawnRequest(argv: argv[0], actions: actions, arguments: cArgs.pointer, environment: cEnv.pointer)
-        let result: Result<Int32, SandboxError> = await withCheckedContinuation { continuation in
+        let request = SpawnRequest(argv: argv[0], actions: actions, attributes: nil, arguments: cArgs.pointer, environment: cEnv.pointer)
+        let result = await spawnAndWait(request, state: state)
+        let status = try withExtendedLifetime((cArgs, cEnv)) { try result.get() }
+        timer.cancel()
+        if state.value.withLock({ $0.killed }) { return .timedOut }
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+    }
+
+    /// Spawns `request` and waits for it, both on a thread of its own, recording the pid in
+    /// `state` (and killing the child at once if `state` says it has already timed out).
+    private static func spawnAndWait(_ request: SpawnRequest, state: ReapState) async -> Result<Int32, SandboxError> {
+        await withCheckedContinuation { continuation in
             Thread {
                 var pid: pid_t = 0
-                let spawned = posix_spawnp(&pid, request.argv, request.actions, nil, request.arguments, request.environment)
+                let spawned = posix_spawnp(&pid, request.argv, request.actions, request.attributes, request.arguments, request.environment)
                 guard spawned == 0 else {
                     continuation.resume(returning: .failure(SandboxError("cannot start \(request.argv): \(String(cString: strerror(spawned)))")))
                     return
@@ -77,9 +88,51 @@ public enum ProcessRunner {
                 continuation.resume(returning: .success(status))
             }.start()
         }
-        let status = try withExtendedLifetime((cArgs, cEnv)) { try result.get() }
-        timer.cancel()
-        if state.value.withLock({ $0.killed }) { return .timedOut }
+    }
+
+    /// Runs `argv` attached to our terminal (stdin, stdout and stderr inherited; nothing else):
+    /// an interactive shell. While it runs, SIGINT and SIGQUIT are ignored here, so Ctrl-C
+    /// reaches the command and not us, and SIGTERM and SIGHUP are passed on to it; so we
+    /// always outlive it and can clean up.
+    public static func runAttached(_ argv: [String]) async throws -> Outcome {
+        let actions = UnsafeMutablePointer<posix_spawn_file_actions_t>.allocate(capacity: 1)
+        posix_spawn_file_actions_init(actions)
+        let attributes = UnsafeMutablePointer<posix_spawnattr_t>.allocate(capacity: 1)
+        posix_spawnattr_init(attributes)
+        defer {
+            posix_spawn_file_actions_destroy(actions)
+            actions.deallocate()
+            posix_spawnattr_destroy(attributes)
+            attributes.deallocate()
+        }
+        guard let closeFrom = Self.addCloseFrom, closeFrom(actions, 3) == 0 else {
+            throw SandboxError("cannot ask posix_spawn to close inherited descriptors (glibc 2.34 or newer is needed)")
+        }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(attributes, &defaults)
+        posix_spawnattr_setflags(attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+        let cArgs = CStringArray(argv)
+        let state = ReapState()
+        Glibc.signal(SIGINT, SIG_IGN)
+        Glibc.signal(SIGQUIT, SIG_IGN)
+        let forwarders = [SIGTERM, SIGHUP].map { sig in
+            Glibc.signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                state.value.withLock { s in if let pid = s.pid, !s.reaped { kill(pid, sig) } }
+            }
+            source.resume()
+            return source
+        }
+        defer {
+            forwarders.forEach { $0.cancel() }
+            for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { Glibc.signal(sig, SIG_DFL) }
+        }
+        let request = SpawnRequest(argv: argv[0], actions: actions, attributes: attributes, arguments: cArgs.pointer, environment: environ)
+        let result = await spawnAndWait(request, state: state)
+        let status = try withExtendedLifetime(cArgs) { try result.get() }
         let signal = status & 0x7f
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
@@ -96,6 +149,7 @@ private final class ReapState: Sendable {
 private struct SpawnRequest: @unchecked Sendable {
     let argv: String
     let actions: UnsafeMutablePointer<posix_spawn_file_actions_t>
+    let attributes: UnsafeMutablePointer<posix_spawnattr_t>?
     let arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     let environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
 }

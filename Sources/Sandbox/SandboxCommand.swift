@@ -14,6 +14,12 @@ public struct SandboxCommand: Sendable {
     public var hostTools: Bool
     /// Run as this user (through `setpriv`, before bwrap); nil runs as ourselves.
     public var user: SandboxUser?
+    /// Keep the host's network (every other namespace stays unshared).
+    public var network = false
+    /// Host paths bound read-write into the sandbox: (host, sandbox).
+    public var binds: [(host: String, sandbox: String)] = []
+    /// Detach from the terminal's session (actions); an interactive shell keeps it.
+    public var newSession = true
 
     public init(root: String, workingDirectory: String, arguments: [String],
                 environment: [(name: String, value: String)], hostTools: Bool, user: SandboxUser?) {
@@ -34,8 +40,11 @@ public struct SandboxCommand: Sendable {
         if let user {
             argv += ["setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--"]
         }
-        argv += [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-                 "--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        argv += [bwrap, "--unshare-all", "--die-with-parent"]
+        if network { argv.append("--share-net") }
+        if newSession { argv.append("--new-session") }
+        argv += ["--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for (host, sandbox) in binds { argv += ["--bind", host, sandbox] }
         if hostTools {
             for dir in Self.hostToolDirectories { argv += ["--ro-bind-try", dir, dir] }
         }

@@ -15,7 +15,7 @@ struct LazyCAS: AsyncParsableCommand {
 
             Exit codes: 0 success, 1 bad input (digest, ref, flag, path, project file), 2 remote failure, 3 a build step failed.
             """,
-        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, ArtifactCommand.self, Checkout.self]
+        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, ArtifactCommand.self, Checkout.self, Shell.self]
     )
 
     /// Parses, runs, and maps errors to the exit codes the help text promises.

@@ -52,7 +52,7 @@ struct CLI {
         ["--help"], ["cas", "--help"], ["cas", "put", "--help"], ["cas", "get-tree", "--help"],
         ["cas", "ls", "--help"], ["cas", "cat", "--help"], ["ref", "--help"], ["ref", "set", "--help"],
         ["mount", "--help"], ["umount", "--help"], ["serve", "--help"], ["cas", "stats", "--help"],
-        ["build", "--help"], ["artifact", "--help"], ["artifact", "list", "--help"], ["artifact", "log", "--help"],
+        ["build", "--help"], ["artifact", "--help"], ["shell", "--help"], ["checkout", "--help"], ["artifact", "list", "--help"], ["artifact", "log", "--help"],
     ])
     func everyCommandHasHelp(arguments: [String]) throws {
         let r = try cli.run(arguments)

@@ -1,0 +1,101 @@
+import Foundation
+import Glibc
+import LocalCAS
+import REAPI
+
+/// Turns an overlay's final state into a new tree in the local CAS: the lower tree with the
+/// upper layer applied. Entries the upper layer does not touch keep their digests (their blobs
+/// are never read or fetched); new and changed files are hashed into the store; whiteouts
+/// (character devices 0:0) remove entries; opaque directories replace what was below them.
+public struct OverlayCapture: Sendable {
+    public let store: LocalContentStore
+
+    public init(store: LocalContentStore) {
+        self.store = store
+    }
+
+    /// The digest of `lower` with the upper directory `upper` applied.
+    public func capture(lower: Digest, upper: String) throws(CASError) -> Digest {
+        try apply(lower, upper)
+    }
+
+    private func apply(_ lower: Digest?, _ upper: String) throws(CASError) -> Digest {
+        var files: [String: Build_Bazel_Remote_Execution_V2_FileNode] = [:]
+        var directories: [String: Digest] = [:]
+        var symlinks: [String: Build_Bazel_Remote_Execution_V2_SymlinkNode] = [:]
+        if let lower {
+            let directory = try LocalTree(store: store).directory(lower)
+            for f in directory.message.files { files[f.name] = f }
+            for d in directory.directories { directories[d.name.name] = d.digest }
+            for s in directory.message.symlinks { symlinks[s.name] = s }
+        }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: upper) } catch {
+            throw CASError(.io, "cannot list \(upper)", cause: error)
+        }
+        for name in names {
+            let path = upper + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw CASError(.io, "cannot stat \(path): \(String(cString: strerror(errno)))") }
+            let below = directories[name]
+            files[name] = nil
+            directories[name] = nil
+            symlinks[name] = nil
+            switch st.st_mode & S_IFMT {
+            case S_IFCHR where st.st_rdev == 0:
+                continue  // a whiteout: the entry was deleted
+            case S_IFDIR:
+                directories[name] = try apply(Self.isOpaque(path) ? nil : below, path)
+            case S_IFREG:
+                var node = Build_Bazel_Remote_Execution_V2_FileNode()
+                node.name = name
+                node.digest = try store.importFile(at: path).proto
+                node.isExecutable = (st.st_mode & S_IXUSR) != 0
+                files[name] = node
+            case S_IFLNK:
+                var node = Build_Bazel_Remote_Execution_V2_SymlinkNode()
+                node.name = name
+                node.target = try Self.readLink(path)
+                symlinks[name] = node
+            default:
+                continue  // sockets, FIFOs, devices: not representable in a Directory
+            }
+        }
+        let byName = { (a: String, b: String) in a.utf8.lexicographicallyPrecedes(b.utf8) }
+        var message = Build_Bazel_Remote_Execution_V2_Directory()
+        message.files = files.keys.sorted(by: byName).map { files[$0]! }
+        message.symlinks = symlinks.keys.sorted(by: byName).map { symlinks[$0]! }
+        message.directories = directories.keys.sorted(by: byName).map { name in
+            var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
+            node.name = name
+            node.digest = directories[name]!.proto
+            return node
+        }
+        do {
+            return try store.put(try message.serializedBytes())
+        } catch {
+            throw CASError.wrapping(error, "storing the captured Directory for \(upper)")
+        }
+    }
+
+    /// overlayfs marks a directory that hides everything below it with this xattr.
+    static func isOpaque(_ path: String) -> Bool {
+        guard let getxattr = Self.getxattr else { return false }
+        var value = [UInt8](repeating: 0, count: 4)
+        let n = getxattr(path, "trusted.overlay.opaque", &value, value.count)
+        return n == 1 && value[0] == UInt8(ascii: "y")
+    }
+
+    /// glibc's `getxattr`, looked up at run time: Swift's Glibc module does not declare it.
+    private static let getxattr: (@convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getxattr") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int).self)
+    }()
+
+    static func readLink(_ path: String) throws(CASError) -> String {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = buffer.withUnsafeMutableBufferPointer { readlink(path, $0.baseAddress!, $0.count - 1) }
+        guard n >= 0 else { throw CASError(.io, "cannot read link \(path): \(String(cString: strerror(errno)))") }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+}

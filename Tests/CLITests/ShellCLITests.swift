@@ -1,0 +1,65 @@
+import Foundation
+import LocalCAS
+import TestSupport
+import Testing
+
+/// `lazycas shell` on the examples project: bubblewrap on a lazy mount with a writable layer.
+@Suite(.enabled(if: TestEnvironment.fuseTestsEnabled), .serialized)
+struct ShellCLITests {
+    let cli = CLI()
+
+    @Test func shellRunsOnTheLazyClosureFetchesWhatItReadsAndCaptures() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        let project = cli.home.path + "/hello"
+        try FileManager.default.copyItem(atPath: TestEnvironment.packageRoot + "/examples/hello", toPath: project)
+        let cli = self.cli, url = server.url
+        func shell(_ arguments: [String]) async throws -> CLI.Result {
+            try await offPool { try cli.run(["shell"] + arguments.prefix(while: { $0 != "--" }) + ["--remote", url] + arguments.drop(while: { $0 != "--" }), in: project) }
+        }
+        let build = try await offPool { try cli.run(["build", "world.bst", "--remote", url], in: project) }
+        #expect(build.status == 0, "\(build.stderr)")
+
+        // One command: the right files, and only the blob it read was fetched (busybox is
+        // local: base.bst is an import of local files).
+        let version = try await shell(["hello.bst", "--", "hello", "--version"])
+        #expect(version.status == 0, "\(version.stderr)")
+        #expect(version.stdout == "hello 1.0\n")
+        #expect(version.stderr.contains("fetched 1 of 2 files, 176 B of"), "\(version.stderr)")
+
+        // Its exit status is lazycas's.
+        #expect(try await shell(["world.bst", "--", "sh", "-c", "exit 7"]).status == 7)
+
+        // The sandbox sees the tree and what bwrap mounts, no host path unless bound.
+        #expect(try await shell(["world.bst", "--", "ls", "/"]).stdout == "bin\ndev\nproc\ntmp\nusr\n")
+        #expect(try await shell(["world.bst", "--", "test", "-e", project]).status == 1)
+        #expect(try await shell(["world.bst", "--bind", "\(project):/project", "--", "test", "-e", "/project/project.conf"]).status == 0)
+
+        // Writes land in the overlay: the next session sees the tree unchanged.
+        let store = try LocalContentStore(root: cli.cacheDir)
+        let blobsBefore = store.allDigests().count
+        #expect(try await shell(["world.bst", "--", "sh", "-c", "echo broken > /usr/bin/hello"]).status == 0)
+        #expect(try await shell(["world.bst", "--", "hello", "--version"]).stdout == "hello 1.0\n")
+        // (The modified session fetched /usr/bin/hello to copy it up; nothing else was stored.)
+        #expect(store.allDigests().count <= blobsBefore + 1)
+
+        // --capture: unchanged, it is the closure itself; changed, it equals importing the same
+        // changes made to a checkout of that closure.
+        let unchanged = try await shell(["world.bst", "--capture", "--", "true"])
+        let closure = unchanged.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try Digest(parsing: closure)
+        let changes = "rm /bin/ls; echo motd > /motd; mkdir -p /usr/new; echo n > /usr/new/f; chmod +x /usr/new/f"
+        let changed = try await shell(["world.bst", "--capture", "--ref", "mine", "--", "sh", "-c", changes])
+        #expect(changed.status == 0, "\(changed.stderr)")
+        let captured = changed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let out = cli.home.path + "/expected"
+        #expect(try await offPool { try cli.run(["checkout", closure, out, "--remote", url]) }.status == 0)
+        try FileManager.default.removeItem(atPath: out + "/bin/ls")
+        try "motd\n".write(toFile: out + "/motd", atomically: false, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: out + "/usr/new", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: out + "/usr/new/f", contents: Data("n\n".utf8), attributes: [.posixPermissions: 0o755])
+        let expected = try TreeImporter(store: try LocalContentStore(root: cli.home.sub("scratch")), storeFiles: false).importDirectory(at: out).root
+        #expect(captured == expected.description)
+        #expect(try cli.run(["ref", "get", "mine"]).stdout == captured + "\n")
+    }
+}
