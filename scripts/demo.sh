@@ -75,6 +75,9 @@ sleep 0.5
 "$LAZYCAS" cas stats --cache-dir "$CACHE"
 "$LAZYCAS" umount "$WORK/mnt"
 
+echo "== lazycas shell: hello in a sandbox rooted on the lazily mounted closure of world.bst"
+"$LAZYCAS" shell world.bst --remote "$REMOTE" --cache-dir "$CACHE" -- sh -c 'ls /usr/bin | wc -l; hello shell'
+
 echo "== a second build: all cache hits, nothing executed, nothing uploaded"
 "$LAZYCAS" build world.bst --remote "$REMOTE" --cache-dir "$CACHE" 2>&1 | grep -E "Elements|RPCs|Sent"
 cd "$ROOT"
