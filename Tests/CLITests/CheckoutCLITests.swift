@@ -33,11 +33,22 @@ struct CheckoutCLITests {
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("is not empty"))
 
-        // The tar stream on stdout is the same tree (everything is local now).
+        // (Tar streams are checked on a smaller tree in TreeCheckoutTests and below.)
+    }
+
+    @Test func aTarCheckoutOnStdoutIsTheTree() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        var fixture = TreeFixture(root: cli.home.sub("src"))
+        fixture.populate(files: 200, sizes: 64...4096)
+        fixture.file("bin/tool", size: 1000, executable: true)
+        fixture.symlink("bin/alias", to: "tool")
+        let cli = self.cli, src = fixture.root
+        let root = try await offPool { try cli.run(["cas", "put", src, "--remote", server.url]) }.stdout.trimmingCharacters(in: .newlines)
         let tar = try await offPool { () throws -> Data in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
-            process.arguments = ["checkout", root, "--tar", "-"]
+            process.arguments = ["checkout", root, "--tar", "-", "--remote", server.url]
             var env = ProcessInfo.processInfo.environment
             env["HOME"] = cli.home.path
             process.environment = env

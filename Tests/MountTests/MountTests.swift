@@ -203,11 +203,12 @@ struct MountFaultTests {
     @Test func aRemoteThatIsDownIsEIOUntilItIsBack() async throws {
         let box = ProxyBox()
         let m = try await MountedTree(populate: { $0.file("f", size: 10_000) },
-                                      remote: { casd in try await box.start(casd) }, callTimeout: .seconds(3))
+                                      remote: { casd in try await box.start(casd) }, callTimeout: .seconds(8))
         box.proxy!.setFaults { $0.failNext = ["BatchReadBlobs": 1000] }
         let started = ContinuousClock.now
         #expect(try await offPool { readError(m.path + "/f") } == EIO)
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Within the call's deadline (retries included), with room for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(20))
         box.proxy!.setFaults { $0.failNext = [:] }
         let ok = try await offPool { try readFile(m.path + "/f") == readFile(m.source + "/f") }
         #expect(ok, "the next read retries and succeeds")
