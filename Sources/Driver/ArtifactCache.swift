@@ -34,8 +34,10 @@ public struct ArtifactCache: Sendable {
         var blobs: Set<Digest> = Set([artifact.stdout, artifact.stderr].compactMap { $0 })
         let tree = LocalTree(store: store)
         var stack = [artifact.root]
+        var walked = Set<Digest>()
         while let digest = stack.popLast() {
-            guard blobs.insert(digest).inserted else { continue }
+            guard walked.insert(digest).inserted else { continue }
+            blobs.insert(digest)
             let directory = try tree.directory(digest)
             for file in directory.files { blobs.insert(file.digest) }
             stack += directory.childDigests
@@ -44,7 +46,8 @@ public struct ArtifactCache: Sendable {
         let local = missing.filter { store.contains($0) }
         _ = try await Uploader(client: cas, store: store).send(local, from: [:])
         let remote = missing.subtracting(local).sorted { $0.sizeBytes > $1.sizeBytes }
-        let limit = try await cas.batchLimit()
+        // A batch is read from one server and written to the other: it must suit both.
+        let limit = min(try await cas.batchLimit(), try await source.batchLimit())
         var small: [Digest] = []
         for digest in remote {
             if digest.sizeBytes > limit {
@@ -71,7 +74,10 @@ public struct ArtifactCache: Sendable {
         let read = try await source.batchRead(digests)
         var payload: [(Digest, Data)] = []
         for digest in digests {
-            let data = try read[digest]!.get()
+            guard let result = read[digest] else {
+                throw CASError(.corrupt, "BatchReadBlobs on \(source.connection.configuration.endpoint) left out blob \(digest)")
+            }
+            let data = try result.get()
             guard Digest(data: data) == digest else {
                 throw CASError(.corrupt, "blob \(digest) from \(source.connection.configuration.endpoint) does not match its digest")
             }

@@ -112,17 +112,15 @@ public struct BuildScheduler: Sendable {
         async -> Result<(Artifact, fresh: Bool), BuildFailure> {
         let element = graph.elements[name]!
         let events = self.events
-        var key: String?
-        func emit(_ kind: BuildEvent.Kind, _ message: String, key: String?) {
+        let emit: @Sendable (BuildEvent.Kind, String, String?) -> Void = { kind, message, key in
             events(BuildEvent(element: name, key: key, kind: kind, message: message, elapsed: ContinuousClock.now - started))
         }
+        var key: String?
         do {
             let plan = try ElementPlanner(graph: graph, store: store).plan(name, artifacts: inputs)
             key = plan.key
             let planKey = plan.key
-            let event: @Sendable (BuildEvent.Kind, String) -> Void = { kind, message in
-                events(BuildEvent(element: name, key: planKey, kind: kind, message: message, elapsed: ContinuousClock.now - started))
-            }
+            let event: @Sendable (BuildEvent.Kind, String) -> Void = { kind, message in emit(kind, message, planKey) }
             let known = artifacts.artifact(project: graph.project.name, element: name, key: plan.key)
             var artifact = Artifact(project: graph.project.name, element: name, key: plan.key, root: .empty, action: nil,
                                     tree: nil, stdout: nil, stderr: nil, recorded: Date(), cached: false)
@@ -161,13 +159,13 @@ public struct BuildScheduler: Sendable {
             event(fresh ? .success : .cached, "\(how), root \(artifact.root.short)")
             return .success((artifact, fresh))
         } catch let failure as BuildFailure {
-            emit(.failure, failure.message + (failure.logTail.isEmpty ? "" : "\n" + failure.logTail), key: key)
+            emit(.failure, failure.message + (failure.logTail.isEmpty ? "" : "\n" + failure.logTail), key)
             return .failure(failure)
         } catch {
             let casError = error as? CASError
             let failure = BuildFailure(element: name, message: casError?.description ?? "\(error)", logTail: "",
                                        exitCode: casError.map { [.remote, .corrupt].contains($0.code) ? 2 : 1 } ?? 2)
-            emit(.failure, failure.message, key: key)
+            emit(.failure, failure.message, key)
             return .failure(failure)
         }
     }

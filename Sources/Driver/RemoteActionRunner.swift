@@ -54,10 +54,13 @@ struct RemoteActionRunner: Sendable {
              onStage: @escaping @Sendable (String) -> Void) async throws -> Outcome {
         let action = built.action.digest
         let known = artifacts.artifact(project: project, element: element.name, key: key)
-        if !skipCache, let result = try await remotes.actionCache.result(for: action),
+        // A cached result counts only if it succeeded and its outputs can be had; otherwise
+        // the action runs again.
+        if !skipCache, let result = try await remotes.actionCache.result(for: action), result.exitCode == 0,
            let outcome = try? await outputs(of: result, element: element, built: built, known: known, cached: true) {
             return outcome
         }
+        try Task.checkCancellation()
         try await uploadInputs(element, built: built, inputRoot: inputRoot, layers: layers)
         let response = try await remotes.execution.execute(action, skipCacheLookup: skipCache, timeout: executionTimeout) { stage in
             onStage("\(stage)".uppercased())
@@ -83,8 +86,12 @@ struct RemoteActionRunner: Sendable {
         ]
         let tree = LocalTree(store: store)
         var stack = [inputRoot]
+        // Its own set: a file whose bytes happen to be a Directory (an empty file is the empty
+        // Directory) must not mark that Directory as walked.
+        var walked = Set<Digest>()
         while let digest = stack.popLast() {
-            guard blobs.updateValue(.localCAS, forKey: digest) == nil else { continue }
+            guard walked.insert(digest).inserted else { continue }
+            blobs[digest] = .localCAS
             let directory = try tree.directory(digest)
             for file in directory.files { blobs[file.digest] = .localCAS }
             stack += directory.childDigests

@@ -50,6 +50,9 @@ public struct TarWriter: Sendable {
         let (prefix, name) = Self.split(path)
         if name == nil { pax.append(("path", path)) }
         if linkTarget.utf8.count > 100 { pax.append(("linkpath", linkTarget)) }
+        // ustar's size field holds 11 octal digits (8 GiB); pax carries bigger sizes.
+        let ustarSize = size > 0o77777777777 ? 0 : size
+        if ustarSize != size { pax.append(("size", String(size))) }
         if !pax.isEmpty {
             var records = Data()
             for (key, value) in pax { records.append(Self.paxRecord(key, value)) }
@@ -58,7 +61,7 @@ public struct TarWriter: Sendable {
         }
         let shortName = name ?? String(decoding: path.utf8.suffix(100), as: UTF8.self)
         let shortLink = linkTarget.utf8.count > 100 ? "" : linkTarget
-        try output(Self.block(name: shortName, prefix: name == nil ? "" : prefix, type: type, size: size, mode: mode, link: shortLink), to: fd)
+        try output(Self.block(name: shortName, prefix: name == nil ? "" : prefix, type: type, size: ustarSize, mode: mode, link: shortLink), to: fd)
     }
 
     /// ustar splits a long path at a `/` into a 155-byte prefix and a 100-byte name; nil name

@@ -7,10 +7,11 @@ import Synchronization
 
 /// The REAPI Execution service of one server: run an action and follow its operation to the end.
 ///
-/// `Execute` is sent once. If its stream breaks after the server named the operation, the
-/// client reattaches with `WaitExecution` by that name rather than submitting the action again;
-/// only a server that no longer knows the operation (it restarted) gets the action re-submitted,
-/// which REAPI allows because an action's result depends on its digest alone.
+/// If the `Execute` stream breaks after the server named the operation, the client reattaches
+/// with `WaitExecution` by that name rather than submitting the action again. The action is
+/// submitted again only when no name was received yet, or when the server no longer knows the
+/// operation (it restarted); REAPI allows that, since a result depends on the action's digest
+/// alone and servers merge identical executions.
 public struct ExecutionClient: Sendable {
     let cas: CASClient
     let stub: Build_Bazel_Remote_Execution_V2_Execution.Client<CASClient.Transport>
@@ -37,17 +38,22 @@ public struct ExecutionClient: Sendable {
         request.instanceName = cas.instance
         request.actionDigest = action.proto
         request.skipCacheLookup = skipCacheLookup
-        var options = CallOptions.defaults
-        options.timeout = timeout
+        let deadline = ContinuousClock.now + timeout
         let operationName = Mutex<String?>(nil)
+        // Set when a message arrives: a stream that made progress before breaking starts the
+        // count of breaks afresh (a long action behind a proxy that cuts streams is fine).
+        let progressed = Mutex(false)
         var attempt = 0
         var backoff = Duration.milliseconds(200)
         while true {
             let name = operationName.withLock { $0 }
             let method = name == nil ? "Execute" : "WaitExecution"
+            var options = CallOptions.defaults
+            options.timeout = ContinuousClock.now.duration(to: deadline)
             do {
                 let follow: @Sendable (StreamingClientResponse<Google_Longrunning_Operation>) async throws -> Google_Longrunning_Operation? = { response in
                     for try await operation in response.messages {
+                        progressed.withLock { $0 = true }
                         if !operation.name.isEmpty { operationName.withLock { $0 = operation.name } }
                         if operation.hasMetadata,
                            let metadata = try? Build_Bazel_Remote_Execution_V2_ExecuteOperationMetadata(unpackingAny: operation.metadata) {
@@ -79,8 +85,12 @@ public struct ExecutionClient: Sendable {
             } catch {
                 throw cas.failure(method, error, "action \(action)")
             }
+            if progressed.withLock({ p in defer { p = false }; return p }) {
+                attempt = 0
+                backoff = .milliseconds(200)
+            }
             attempt += 1
-            guard attempt <= Self.maxReattachments, !Task.isCancelled else {
+            guard attempt <= Self.maxReattachments, !Task.isCancelled, ContinuousClock.now < deadline else {
                 throw CASError(.remote, "\(method) on \(cas.connection.configuration.endpoint) (action \(action)): the operation stream broke \(attempt) times")
             }
             try? await Task.sleep(for: backoff)

@@ -15,11 +15,14 @@ public struct OverlayCapture: Sendable {
     }
 
     /// The digest of `lower` with the upper directory `upper` applied.
-    public func capture(lower: Digest, upper: String) throws(CASError) -> Digest {
-        try apply(lower, upper)
+    /// - Parameter ignoring: absolute sandbox paths the sandbox itself created (bind mountpoints):
+    ///   dropped, with the empty directories made to hold them, unless `lower` has them.
+    public func capture(lower: Digest, upper: String, ignoring: [String] = []) throws(CASError) -> Digest {
+        try apply(lower, upper, at: "", ignoring: Set(ignoring.map { "/" + $0.split(separator: "/").joined(separator: "/") }))!
     }
 
-    private func apply(_ lower: Digest?, _ upper: String) throws(CASError) -> Digest {
+    /// nil when the directory exists only to hold ignored paths.
+    private func apply(_ lower: Digest?, _ upper: String, at sandboxDir: String, ignoring: Set<String>) throws(CASError) -> Digest? {
         var files: [String: Build_Bazel_Remote_Execution_V2_FileNode] = [:]
         var directories: [String: Digest] = [:]
         var symlinks: [String: Build_Bazel_Remote_Execution_V2_SymlinkNode] = [:]
@@ -38,6 +41,9 @@ public struct OverlayCapture: Sendable {
             var st = stat()
             guard lstat(path, &st) == 0 else { throw CASError(.io, "cannot stat \(path): \(String(cString: strerror(errno)))") }
             let below = directories[name]
+            let inLower = below != nil || files[name] != nil || symlinks[name] != nil
+            let sandboxPath = sandboxDir + "/" + name
+            if ignoring.contains(sandboxPath) && !inLower { continue }
             files[name] = nil
             directories[name] = nil
             symlinks[name] = nil
@@ -45,7 +51,9 @@ public struct OverlayCapture: Sendable {
             case S_IFCHR where st.st_rdev == 0:
                 continue  // a whiteout: the entry was deleted
             case S_IFDIR:
-                directories[name] = try apply(Self.isOpaque(path) ? nil : below, path)
+                let holdsIgnored = !inLower && ignoring.contains { $0.hasPrefix(sandboxPath + "/") }
+                let merged = try apply(try Self.isOpaque(path) ? nil : below, path, at: sandboxPath, ignoring: ignoring)
+                if let merged, !(holdsIgnored && merged == Self.emptyDirectory) { directories[name] = merged }
             case S_IFREG:
                 var node = Build_Bazel_Remote_Execution_V2_FileNode()
                 node.name = name
@@ -60,6 +68,10 @@ public struct OverlayCapture: Sendable {
             default:
                 continue  // sockets, FIFOs, devices: not representable in a Directory
             }
+        }
+        if lower == nil && files.isEmpty && symlinks.isEmpty && directories.isEmpty
+            && ignoring.contains(where: { $0.hasPrefix(sandboxDir + "/") }) {
+            return nil
         }
         let byName = { (a: String, b: String) in a.utf8.lexicographicallyPrecedes(b.utf8) }
         var message = Build_Bazel_Remote_Execution_V2_Directory()
@@ -79,12 +91,23 @@ public struct OverlayCapture: Sendable {
     }
 
     /// overlayfs marks a directory that hides everything below it with this xattr.
-    static func isOpaque(_ path: String) -> Bool {
-        guard let getxattr = Self.getxattr else { return false }
+    /// - Throws: when the attribute cannot be read (other than being absent): guessing "not
+    ///   opaque" would bring deleted entries back.
+    static func isOpaque(_ path: String) throws(CASError) -> Bool {
+        guard let getxattr = Self.getxattr else { throw CASError(.io, "getxattr is not available") }
         var value = [UInt8](repeating: 0, count: 4)
         let n = getxattr(path, "trusted.overlay.opaque", &value, value.count)
+        if n < 0 {
+            guard errno == ENODATA || errno == ENOTSUP else {
+                throw CASError(.io, "cannot read the overlay attributes of \(path): \(String(cString: strerror(errno)))")
+            }
+            return false
+        }
         return n == 1 && value[0] == UInt8(ascii: "y")
     }
+
+    /// The digest of an empty Directory (an empty message).
+    static let emptyDirectory = Digest.empty
 
     /// glibc's `getxattr`, looked up at run time: Swift's Glibc module does not declare it.
     private static let getxattr: (@convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int)? = {

@@ -22,6 +22,10 @@ public final class OverlayMount: Sendable {
         upper = directory + "/upper"
         work = directory + "/work"
         merged = directory + "/merged"
+        // overlayfs splits its options at ',' and lower layers at ':'.
+        if let bad = [lower, directory].first(where: { $0.contains(",") || $0.contains(":") }) {
+            throw SandboxError("cannot make an overlay of \(bad): the path contains ',' or ':'")
+        }
         for dir in [upper, work, merged] {
             guard mkdir(dir, 0o755) == 0 || errno == EEXIST else {
                 throw SandboxError("cannot create \(dir): \(String(cString: strerror(errno)))")

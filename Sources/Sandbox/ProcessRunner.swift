@@ -57,9 +57,9 @@ public enum ProcessRunner {
             }
         }
         let request = SpawnRequest(argv: argv[0], actions: actions, attributes: nil, arguments: cArgs.pointer, environment: cEnv.pointer)
+        defer { timer.cancel() }
         let result = await spawnAndWait(request, state: state)
         let status = try withExtendedLifetime((cArgs, cEnv)) { try result.get() }
-        timer.cancel()
         if state.value.withLock({ $0.killed }) { return .timedOut }
         let signal = status & 0x7f
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
@@ -80,11 +80,15 @@ public enum ProcessRunner {
                 state.value.withLock { s in
                     s.pid = child
                     if s.timedOut { kill(child, SIGKILL); s.killed = true }
+                    if let signal = s.pendingSignal { kill(child, signal) }
                 }
+                // Wait for the exit without reaping, mark it reaped under the lock, then reap:
+                // the timer and signal forwarders only kill a pid that cannot have been reused.
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+                state.value.withLock { $0.reaped = true }
                 var status: Int32 = 0
                 while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-                // The timer kills only a child not yet reaped (its pid cannot have been reused).
-                state.value.withLock { $0.reaped = true }
                 continuation.resume(returning: .success(status))
             }.start()
         }
@@ -115,20 +119,25 @@ public enum ProcessRunner {
         posix_spawnattr_setflags(attributes, Int16(POSIX_SPAWN_SETSIGDEF))
         let cArgs = CStringArray(argv)
         let state = ReapState()
-        Glibc.signal(SIGINT, SIG_IGN)
-        Glibc.signal(SIGQUIT, SIG_IGN)
+        // What the caller had, restored afterwards (it may itself be ignoring these).
+        let previous = [SIGINT, SIGQUIT, SIGTERM, SIGHUP].map { ($0, Glibc.signal($0, SIG_IGN)) }
         let forwarders = [SIGTERM, SIGHUP].map { sig in
-            Glibc.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                state.value.withLock { s in if let pid = s.pid, !s.reaped { kill(pid, sig) } }
+                state.value.withLock { s in
+                    if let pid = s.pid {
+                        if !s.reaped { kill(pid, sig) }
+                    } else {
+                        s.pendingSignal = sig  // not spawned yet: sent right after
+                    }
+                }
             }
             source.resume()
             return source
         }
         defer {
             forwarders.forEach { $0.cancel() }
-            for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { Glibc.signal(sig, SIG_DFL) }
+            for (sig, handler) in previous { Glibc.signal(sig, handler) }
         }
         let request = SpawnRequest(argv: argv[0], actions: actions, attributes: attributes, arguments: cArgs.pointer, environment: environ)
         let result = await spawnAndWait(request, state: state)
@@ -140,7 +149,7 @@ public enum ProcessRunner {
 
 /// Shared by the spawning thread and the timeout task of one run.
 private final class ReapState: Sendable {
-    let value = Mutex<(pid: pid_t?, reaped: Bool, killed: Bool, timedOut: Bool)>((nil, false, false, false))
+    let value = Mutex<(pid: pid_t?, reaped: Bool, killed: Bool, timedOut: Bool, pendingSignal: Int32?)>((nil, false, false, false, nil))
 }
 
 /// The C arguments of one `posix_spawnp`, handed to the thread that calls it.

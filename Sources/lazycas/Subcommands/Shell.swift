@@ -6,6 +6,7 @@ import LocalCAS
 import Mount
 import RemoteCAS
 import Sandbox
+import Synchronization
 
 /// `lazycas shell TREE [-- COMMAND…]`: a sandbox rooted on a lazy mount with a writable layer.
 struct Shell: AsyncParsableCommand {
@@ -64,15 +65,30 @@ struct Shell: AsyncParsableCommand {
         let target = try resolve(context)
         let connection = try context.remote.map { try RemoteConnection($0) }
         let fetcher = connection.map { BlobFetcher(client: CASClient(connection: $0), store: context.store) }
+        // Missing Directory nodes come in one GetTree and are served from memory at once; they
+        // are written to the local CAS in the background (thousands of small files are slow
+        // to create) while the command runs.
+        var nodes: [Digest: FetchedDirectory] = [:]
         if try !LocalTree(store: context.store).missingDirectories(under: target.root).isEmpty {
             guard let fetcher else {
                 throw CASError(.notFound, "Directory nodes of \(target.root) are not local and no remote is configured (pass --remote)")
             }
-            try await TreeFetcher(fetcher: fetcher).fetchTree(target.root)
+            nodes = try await TreeFetcher(fetcher: fetcher).fetchMissingNodes(target.root)
+            if let top = nodes[target.root] { try context.store.put(top.data, expecting: target.root) }
         }
+        let fetched = nodes
+        let storing = Task.detached(priority: .utility) { [store = context.store] in
+            try? TreeFetcher(fetcher: BlobFetcher(client: fetcher!.client, store: store)).store(fetched)
+        }
+        // From here on a signal must not kill us with the mount and overlay up: SIGINT is the
+        // command's (the terminal sends it to both), SIGTERM and SIGHUP stop the session (passed
+        // on to the command while it runs), and cleanup always happens.
+        let stop = SessionSignals()
+        defer { stop.restore() }
         let outcome: ProcessRunner.Outcome
         let captured: Digest?
-        let session = try ShellSession(root: target.root, store: context.store, fetcher: fetcher)
+        let session = try ShellSession(root: target.root, store: context.store, fetcher: fetcher,
+                                       seed: nodes.mapValues(\.directory))
         do {
             var sandbox = SandboxCommand(root: session.overlay.merged, workingDirectory: String(target.workingDirectory.drop(while: { $0 == "/" })),
                                          arguments: command.isEmpty ? ["/bin/sh", "-i"] : command,
@@ -84,14 +100,19 @@ struct Shell: AsyncParsableCommand {
                 let parts = b.split(separator: ":", maxSplits: 1).map(String.init)
                 return (parts[0], parts[1])
             }
-            outcome = try await ProcessRunner.runAttached(sandbox.argv())
-            captured = capture ? try OverlayCapture(store: context.store).capture(lower: target.root, upper: session.overlay.upper) : nil
+            outcome = stop.received ? .signalled(SIGTERM) : try await ProcessRunner.runAttached(sandbox.argv())
+            captured = capture && !stop.received
+                ? try OverlayCapture(store: context.store).capture(lower: target.root, upper: session.overlay.upper,
+                                                                 ignoring: sandbox.binds.map(\.sandbox))
+                : nil
         } catch {
             await session.close()
+            await storing.value
             await connection?.close()
             throw error
         }
         let stats = await session.close()
+        await storing.value
         await connection?.close()
         Terminal.note(try Self.fetchSummary(stats, root: target.root, store: context.store))
         if let captured {
@@ -140,20 +161,29 @@ final class ShellSession: Sendable {
 
     /// Mounts `root` (with empty `dev`, `proc` and `tmp` added where it has none, for bwrap to
     /// mount over) and the overlay on it, under `CACHE/shells/PID`.
-    init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?) throws {
-        directory = store.root + "/shells/\(getpid())"
+    init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, seed: [Digest: ValidatedDirectory]) throws {
+        let directory = store.root + "/shells/\(getpid())"
+        self.directory = directory
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory + "/lower", withIntermediateDirectories: true)
         let composer = TreeComposer(store: store)
         let empty = try store.put(Data())
-        var skeleton: [TreeComposer.Layer] = []
-        for name in ["dev", "proc", "tmp"] {
-            skeleton.append(TreeComposer.Layer(root: try composer.place(empty, at: name), label: "the sandbox's /\(name)"))
+        let top = try LocalTree(store: store).directory(root)
+        let present = Set(top.files.map(\.name.name) + top.directories.map(\.name.name) + top.symlinks.map(\.name.name))
+        var layers: [TreeComposer.Layer] = []
+        for name in ["dev", "proc", "tmp"] where !present.contains(name) {
+            layers.append(TreeComposer.Layer(root: try composer.place(empty, at: name), label: "the sandbox's /\(name)"))
         }
-        let lower = try composer.overlay([TreeComposer.Layer(root: try composer.overlay(skeleton), label: "the sandbox"),
-                                          TreeComposer.Layer(root: root, label: "the tree")])
+        let lower = try composer.overlay(layers + [TreeComposer.Layer(root: root, label: "the tree")])
         fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description))
-        let mount = try FuseMount(fs: fs, mountpoint: directory + "/lower")
+        fs.seed(seed)
+        let mount: FuseMount
+        do {
+            mount = try FuseMount(fs: fs, mountpoint: directory + "/lower")
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
         self.mount = mount
         // The FUSE loop blocks its threads; keep it off Swift's cooperative pool.
         served = Task {
@@ -170,6 +200,12 @@ final class ShellSession: Sendable {
             overlay = try OverlayMount(lower: directory + "/lower", in: directory)
         } catch {
             mount.unmount()
+            let served = self.served
+            // Wait for the loop to end before removing its mountpoint (init cannot await).
+            let done = DispatchSemaphore(value: 0)
+            Task { await served.value; done.signal() }
+            done.wait()
+            try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
     }
@@ -183,5 +219,35 @@ final class ShellSession: Sendable {
         await served.value
         try? FileManager.default.removeItem(atPath: directory)
         return fs.currentStats
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP for the length of a shell session: ignored here (the command gets
+/// them from the terminal, or forwarded by ``ProcessRunner/runAttached(_:)``), with TERM and
+/// HUP remembered so the session stops instead of starting the command.
+final class SessionSignals {
+    /// Shared with the signal handlers.
+    private final class Flag: Sendable { let value = Mutex(false) }
+    private let flag = Flag()
+    private let sources: [any DispatchSourceSignal]
+    private let previous: [(Int32, sighandler_t?)]
+
+    init() {
+        previous = [SIGINT, SIGTERM, SIGHUP].map { ($0, signal($0, SIG_IGN)) }
+        let flag = self.flag
+        sources = [SIGTERM, SIGHUP].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { flag.value.withLock { $0 = true } }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Whether SIGTERM or SIGHUP arrived.
+    var received: Bool { flag.value.withLock { $0 } }
+
+    func restore() {
+        sources.forEach { $0.cancel() }
+        for (sig, handler) in previous { signal(sig, handler) }
     }
 }
