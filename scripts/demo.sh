@@ -76,7 +76,7 @@ sleep 0.5
 "$LAZYCAS" umount "$WORK/mnt"
 
 echo "== lazycas shell: hello in a sandbox rooted on the lazily mounted closure of world.bst"
-"$LAZYCAS" shell world.bst --remote "$REMOTE" --cache-dir "$CACHE" -- sh -c 'ls /usr/bin | wc -l; hello shell'
+"$LAZYCAS" shell world.bst --remote "$REMOTE" --cache-dir "$CACHE" -- sh -c 'hello shell; cat /usr/share/doc/hello/README.lines'
 
 echo "== a second build: all cache hits, nothing executed, nothing uploaded"
 "$LAZYCAS" build world.bst --remote "$REMOTE" --cache-dir "$CACHE" 2>&1 | grep -E "Elements|RPCs|Sent"
