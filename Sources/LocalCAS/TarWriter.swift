@@ -121,14 +121,8 @@ public struct TarWriter: Sendable {
         }
     }
 
-    private static func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CASError(.io, "writing the tar stream: \(String(cString: strerror(errno)))") }
-            offset += n
-        }
+    private static func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32) throws(CASError) {
+        try FileDescriptorIO.writeAll(fd: fd, bytes, path: "the tar stream")
     }
 }
 

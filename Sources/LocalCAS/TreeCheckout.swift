@@ -106,13 +106,7 @@ public struct TreeCheckout: Sendable {
         var copied: Int64 = 0
         do {
             try FileDescriptorIO.forEachChunk(fd: source, chunkSize: 1 << 20, path: store.path(of: file.digest)) { chunk in
-                var offset = 0
-                while offset < chunk.count {
-                    let n = Glibc.write(out, chunk.baseAddress! + offset, chunk.count - offset)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw CASError(.io, "writing \(tmp): \(String(cString: strerror(errno)))") }
-                    offset += n
-                }
+                try FileDescriptorIO.writeAll(fd: out, chunk, path: tmp)
                 copied += Int64(chunk.count)
             }
         } catch {

@@ -56,6 +56,19 @@ public final class FuseMount: @unchecked Sendable {
         fuse_session_destroy(session)
     }
 
+    /// ``run(threads:)`` on a thread of its own (the FUSE loop blocks its threads, so it stays
+    /// off Swift's cooperative pool); returns once the mount has ended.
+    public func serve() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                self.run()
+                done.resume()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
     /// Unmounts on SIGINT, SIGTERM or SIGHUP (which no longer kill the process). Call before
     /// mounting, so no signal can leave a stale mount behind.
     public static func unmountOnSignals(_ mount: @escaping @Sendable () -> FuseMount?) -> [any DispatchSourceSignal] {

@@ -75,18 +75,7 @@ struct BuildStreamRemoteExecutionTests {
 
 /// Runs BuildStream non-interactively with its XDG directories under `work`.
 func runBuildStream(_ arguments: [String], work: TemporaryDirectory) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: TestEnvironment.bstPath)
-    process.arguments = ["--no-interactive"] + arguments
-    var env = ProcessInfo.processInfo.environment
-    env["XDG_CACHE_HOME"] = work.sub("xdg-cache")
-    env["XDG_CONFIG_HOME"] = work.sub("xdg-config")
-    process.environment = env
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text)
+    let result = try runTool([TestEnvironment.bstPath, "--no-interactive"] + arguments,
+                             environment: ["XDG_CACHE_HOME": work.sub("xdg-cache"), "XDG_CONFIG_HOME": work.sub("xdg-config")])
+    return (result.status, result.output)
 }

@@ -2,11 +2,12 @@ import Foundation
 
 /// Runs a command to completion and returns its status and combined output (for `diff -r`,
 /// `tar -x` and the like in tests).
-public func runTool(_ argv: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
+public func runTool(_ argv: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = argv
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

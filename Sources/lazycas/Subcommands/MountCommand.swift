@@ -130,15 +130,7 @@ struct MountCommand: AsyncParsableCommand {
                 await Self.prefetchAll(root: root, fetcher: fetcher)
             }
         }
-        // The FUSE loop blocks its threads; keep it off Swift's cooperative pool.
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let thread = Thread {
-                mount.run()
-                done.resume()
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
+        await mount.serve()
         signalSources.forEach { $0.cancel() }
         prefetchTask?.cancel()
         reporter.cancel()

@@ -185,17 +185,7 @@ final class ShellSession: Sendable {
             throw error
         }
         self.mount = mount
-        // The FUSE loop blocks its threads; keep it off Swift's cooperative pool.
-        served = Task {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    mount.run()
-                    done.resume()
-                }
-                thread.stackSize = 1 << 20
-                thread.start()
-            }
-        }
+        served = Task { await mount.serve() }
         do {
             overlay = try OverlayMount(lower: directory + "/lower", in: directory)
         } catch {
