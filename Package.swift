@@ -56,7 +56,7 @@ let targets: [Target] = [
     .target(
         name: "Sandbox",
         dependencies: [
-            "LocalCAS", "REAPI",
+            "LocalCAS", "REAPI", "Mount", "RemoteCAS",
             .product(name: "Logging", package: "swift-log"),
         ],
         swiftSettings: swiftSettings

@@ -24,8 +24,6 @@ public struct Artifact: Codable, Sendable, Equatable {
 
     /// `PROJECT/ELEMENT/KEY`, the ref that points at ``root``.
     public var refName: String { "\(project)/\(element)/\(key)" }
-    /// The first 8 characters of the key, as BuildStream shows it.
-    public var shortKey: String { String(key.prefix(8)) }
 }
 
 extension Digest: Codable {

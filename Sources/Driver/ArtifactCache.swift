@@ -31,17 +31,8 @@ public struct ArtifactCache: Sendable {
     /// - Returns: how many blobs were copied.
     @discardableResult
     func push(_ artifact: Artifact, store: LocalContentStore, from source: CASClient) async throws -> Int {
-        var blobs: Set<Digest> = Set([artifact.stdout, artifact.stderr].compactMap { $0 })
-        let tree = LocalTree(store: store)
-        var stack = [artifact.root]
-        var walked = Set<Digest>()
-        while let digest = stack.popLast() {
-            guard walked.insert(digest).inserted else { continue }
-            blobs.insert(digest)
-            let directory = try tree.directory(digest)
-            for file in directory.files { blobs.insert(file.digest) }
-            stack += directory.childDigests
-        }
+        let tree = try LocalTree(store: store).digests(under: artifact.root)
+        let blobs = tree.directories.union(tree.files).union([artifact.stdout, artifact.stderr].compactMap { $0 })
         let missing = try await cas.findMissing(blobs)
         let local = missing.filter { store.contains($0) }
         _ = try await Uploader(client: cas, store: store).send(local, from: [:])

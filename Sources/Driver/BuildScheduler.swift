@@ -172,8 +172,7 @@ public struct BuildScheduler: Sendable {
 
     /// `--download all`: every missing file blob of the artifact, in batches.
     private func downloadContent(of root: Digest, remotes: BuildRemotes) async throws {
-        var blobs = Set<Digest>()
-        try LocalTree(store: store).forEachFile(under: root) { _, file in blobs.insert(file.digest) }
-        try await BlobFetcher(client: remotes.cas, store: store).fetch(store.missing(blobs))
+        let files = try LocalTree(store: store).digests(under: root).files
+        try await BlobFetcher(client: remotes.cas, store: store).fetch(store.missing(files))
     }
 }

@@ -80,22 +80,10 @@ struct RemoteActionRunner: Sendable {
 
     private func uploadInputs(_ element: ElementDefinition, built: ActionBuilder.Built, inputRoot: Digest,
                               layers: [TreeComposer.Layer]) async throws {
-        var blobs: [Digest: BlobSource] = [
-            built.action.digest: .data(built.action.data),
-            built.command.digest: .data(built.command.data),
-        ]
-        let tree = LocalTree(store: store)
-        var stack = [inputRoot]
-        // Its own set: a file whose bytes happen to be a Directory (an empty file is the empty
-        // Directory) must not mark that Directory as walked.
-        var walked = Set<Digest>()
-        while let digest = stack.popLast() {
-            guard walked.insert(digest).inserted else { continue }
-            blobs[digest] = .localCAS
-            let directory = try tree.directory(digest)
-            for file in directory.files { blobs[file.digest] = .localCAS }
-            stack += directory.childDigests
-        }
+        let inputs = try LocalTree(store: store).digests(under: inputRoot)
+        var blobs = Dictionary(uniqueKeysWithValues: inputs.directories.union(inputs.files).map { ($0, BlobSource.localCAS) })
+        blobs[built.action.digest] = .data(built.action.data)
+        blobs[built.command.digest] = .data(built.command.data)
         let missing = try await remotes.cas.findMissing(blobs.keys)
         if let lost = missing.sorted().first(where: { !store.contains($0) }) {
             throw CASError(.notFound, "\(element.name): input blob \(lost) is missing on \(remotes.cas.connection.configuration.endpoint) and not in the local cache: \(provenance(of: lost, in: layers)); rebuild that element with --no-cache")

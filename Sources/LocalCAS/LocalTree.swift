@@ -62,6 +62,21 @@ public struct LocalTree: Sendable {
         return missing
     }
 
+    /// The digests of every Directory node and every file blob under `root`, each once. Every
+    /// Directory node must be local. (Two sets: a file whose bytes happen to be a serialized
+    /// Directory, such as an empty file, must not stop the walk at that Directory.)
+    public func digests(under root: Digest) throws(CASError) -> (directories: Set<Digest>, files: Set<Digest>) {
+        var directories = Set<Digest>(), files = Set<Digest>()
+        var stack = [root]
+        while let digest = stack.popLast() {
+            guard directories.insert(digest).inserted else { continue }
+            let directory = try self.directory(digest)
+            for file in directory.files { files.insert(file.digest) }
+            stack += directory.childDigests
+        }
+        return (directories, files)
+    }
+
     /// Calls `visit` for every file in the tree with its path relative to the root. Every
     /// Directory node must be local.
     public func forEachFile(under root: Digest, _ visit: (String, ValidatedDirectory.File) throws -> Void) throws {

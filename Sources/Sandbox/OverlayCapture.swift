@@ -53,7 +53,7 @@ public struct OverlayCapture: Sendable {
             case S_IFDIR:
                 let holdsIgnored = !inLower && ignoring.contains { $0.hasPrefix(sandboxPath + "/") }
                 let merged = try apply(try Self.isOpaque(path) ? nil : below, path, at: sandboxPath, ignoring: ignoring)
-                if let merged, !(holdsIgnored && merged == Self.emptyDirectory) { directories[name] = merged }
+                if let merged, !(holdsIgnored && merged == Digest.empty) { directories[name] = merged }
             case S_IFREG:
                 var node = Build_Bazel_Remote_Execution_V2_FileNode()
                 node.name = name
@@ -105,9 +105,6 @@ public struct OverlayCapture: Sendable {
         }
         return n == 1 && value[0] == UInt8(ascii: "y")
     }
-
-    /// The digest of an empty Directory (an empty message).
-    static let emptyDirectory = Digest.empty
 
     /// glibc's `getxattr`, looked up at run time: Swift's Glibc module does not declare it.
     private static let getxattr: (@convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int)? = {

@@ -53,7 +53,7 @@ struct Build: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext(global: global, remote: remote)
-        let project = try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
+        let project = try CommandContext.project(directory)
         let graph = try ElementGraph(project: project, targets: elements)
         var options = BuildOptions()
         options.remoteJobs = remoteJobs ?? context.config.remoteJobs ?? 4

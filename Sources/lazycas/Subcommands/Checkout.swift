@@ -46,7 +46,10 @@ struct Checkout: AsyncParsableCommand {
         let root = try context.resolveTree(tree)
         if let directory { try Self.prepare(directory, force: force) }
         let local = LocalTree(store: context.store)
-        if !(try local.missingDirectories(under: root).isEmpty) || hasMissingFiles(root, context) {
+        // Only a complete tree can be walked for its files; an incomplete one needs the remote anyway.
+        let complete = try local.missingDirectories(under: root).isEmpty
+        let needsFetch = try !complete || !context.store.missing(local.digests(under: root).files).isEmpty
+        if needsFetch {
             try await context.withRemote(for: "checkout") { fetcher in
                 try await TreeFetcher(fetcher: fetcher).fetchTree(root)
                 try await Self.fetchFiles(of: root, with: fetcher)
@@ -61,14 +64,6 @@ struct Checkout: AsyncParsableCommand {
             let summary = try TreeCheckout(store: context.store, hardlink: hardlink).write(root, into: directory)
             Terminal.note("checked out \(summary.files) files (\(formatBytes(summary.bytes))\(hardlink ? ", \(summary.hardlinks) hard links" : "")), \(summary.symlinks) symlinks, \(summary.directories) directories into \(directory)")
         }
-    }
-
-    private func hasMissingFiles(_ root: Digest, _ context: CommandContext) -> Bool {
-        var missing = false
-        try? LocalTree(store: context.store).forEachFile(under: root) { _, file in
-            if !missing && !context.store.contains(file.digest) { missing = true }
-        }
-        return missing
     }
 
     /// Creates `directory` if needed; refuses a non-empty one without `force`, and a path that
@@ -92,8 +87,7 @@ struct Checkout: AsyncParsableCommand {
 
     /// Every missing file blob of the tree, in slices so the progress line moves.
     static func fetchFiles(of root: Digest, with fetcher: BlobFetcher) async throws {
-        var blobs = Set<Digest>()
-        try LocalTree(store: fetcher.store).forEachFile(under: root) { _, file in blobs.insert(file.digest) }
+        let blobs = try LocalTree(store: fetcher.store).digests(under: root).files
         let missing = fetcher.store.missing(blobs).sorted { $0.sizeBytes > $1.sizeBytes }
         let progress = ProgressLine(label: "fetching")
         var done = TransferProgress(blobsDone: 0, blobsTotal: missing.count, bytesDone: 0,

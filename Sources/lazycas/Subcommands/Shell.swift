@@ -6,7 +6,6 @@ import LocalCAS
 import Mount
 import RemoteCAS
 import Sandbox
-import Synchronization
 
 /// `lazycas shell TREE [-- COMMAND…]`: a sandbox rooted on a lazy mount with a writable layer.
 struct Shell: AsyncParsableCommand {
@@ -87,7 +86,7 @@ struct Shell: AsyncParsableCommand {
         defer { stop.restore() }
         let outcome: ProcessRunner.Outcome
         let captured: Digest?
-        let session = try ShellSession(root: target.root, store: context.store, fetcher: fetcher,
+        let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store, fetcher: fetcher,
                                        seed: nodes.mapValues(\.directory))
         do {
             var sandbox = SandboxCommand(root: session.overlay.merged, workingDirectory: String(target.workingDirectory.drop(while: { $0 == "/" })),
@@ -133,7 +132,7 @@ struct Shell: AsyncParsableCommand {
         guard isElement else {
             return ShellTree(root: try context.resolveTree(tree), environment: defaults, workingDirectory: "/")
         }
-        let project = try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
+        let project = try CommandContext.project(directory)
         var shell = try ArtifactResolver(project: project, store: context.store).shellTree(for: tree, build: build)
         shell.environment["TERM"] = defaults["TERM"]
         return shell
@@ -148,96 +147,5 @@ struct Shell: AsyncParsableCommand {
             bytes += file.digest.sizeBytes
         }
         return "fetched \(stats.blobsFetched) of \(files) files, \(formatBytes(stats.bytesFetched)) of \(formatBytes(bytes))"
-    }
-}
-
-/// The mount and the writable layer of one shell, torn down by ``close()`` whatever happened.
-final class ShellSession: Sendable {
-    let overlay: OverlayMount
-    private let mount: FuseMount
-    private let fs: LazyFileSystem
-    private let directory: String
-    private let served: Task<Void, Never>
-
-    /// Mounts `root` (with empty `dev`, `proc` and `tmp` added where it has none, for bwrap to
-    /// mount over) and the overlay on it, under `CACHE/shells/PID`.
-    init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, seed: [Digest: ValidatedDirectory]) throws {
-        let directory = store.root + "/shells/\(getpid())"
-        self.directory = directory
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory + "/lower", withIntermediateDirectories: true)
-        let composer = TreeComposer(store: store)
-        let empty = try store.put(Data())
-        let top = try LocalTree(store: store).directory(root)
-        let present = Set(top.files.map(\.name.name) + top.directories.map(\.name.name) + top.symlinks.map(\.name.name))
-        var layers: [TreeComposer.Layer] = []
-        for name in ["dev", "proc", "tmp"] where !present.contains(name) {
-            layers.append(TreeComposer.Layer(root: try composer.place(empty, at: name), label: "the sandbox's /\(name)"))
-        }
-        let lower = try composer.overlay(layers + [TreeComposer.Layer(root: root, label: "the tree")])
-        fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description))
-        fs.seed(seed)
-        let mount: FuseMount
-        do {
-            mount = try FuseMount(fs: fs, mountpoint: directory + "/lower")
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            throw error
-        }
-        self.mount = mount
-        served = Task { await mount.serve() }
-        do {
-            overlay = try OverlayMount(lower: directory + "/lower", in: directory)
-        } catch {
-            mount.unmount()
-            let served = self.served
-            // Wait for the loop to end before removing its mountpoint (init cannot await).
-            let done = DispatchSemaphore(value: 0)
-            Task { await served.value; done.signal() }
-            done.wait()
-            try? FileManager.default.removeItem(atPath: directory)
-            throw error
-        }
-    }
-
-    /// Unmounts the overlay and the tree, removes the writable layer, and returns what the
-    /// mount fetched.
-    @discardableResult
-    func close() async -> MountStatsSnapshot {
-        overlay.unmount()
-        mount.unmount()
-        await served.value
-        try? FileManager.default.removeItem(atPath: directory)
-        return fs.currentStats
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP for the length of a shell session: ignored here (the command gets
-/// them from the terminal, or forwarded by ``ProcessRunner/runAttached(_:)``), with TERM and
-/// HUP remembered so the session stops instead of starting the command.
-final class SessionSignals {
-    /// Shared with the signal handlers.
-    private final class Flag: Sendable { let value = Mutex(false) }
-    private let flag = Flag()
-    private let sources: [any DispatchSourceSignal]
-    private let previous: [(Int32, sighandler_t?)]
-
-    init() {
-        previous = [SIGINT, SIGTERM, SIGHUP].map { ($0, signal($0, SIG_IGN)) }
-        let flag = self.flag
-        sources = [SIGTERM, SIGHUP].map { sig in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { flag.value.withLock { $0 = true } }
-            source.resume()
-            return source
-        }
-    }
-
-    /// Whether SIGTERM or SIGHUP arrived.
-    var received: Bool { flag.value.withLock { $0 } }
-
-    func restore() {
-        sources.forEach { $0.cancel() }
-        for (sig, handler) in previous { signal(sig, handler) }
     }
 }

@@ -30,10 +30,15 @@ struct CommandContext {
         do { return try Digest(parsing: text) } catch { digestError = error }
         if (try? RefStore.validate(text)) != nil, let digest = try? refs.get(text) { return digest }
         if text.hasSuffix(".bst") {
-            return try ArtifactResolver(project: try Project.locate(from: FileManager.default.currentDirectoryPath), store: store)
+            return try ArtifactResolver(project: try Self.project(nil), store: store)
                 .artifact(of: text).root
         }
         throw CASError(.invalidArgument, "'\(text)' is neither a digest nor a known ref (as a digest: \(digestError.description))")
+    }
+
+    /// The project in `directory` (`-C`), else around the current directory.
+    static func project(_ directory: String?) throws(CASError) -> Project {
+        try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
     }
 
     /// Runs `body` with a fetcher on the configured remote, or fails if none is configured.
