@@ -71,6 +71,15 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
     .target(
+        name: "Worker",
+        dependencies: [
+            "LocalCAS", "RemoteCAS", "REAPI", "Sandbox",
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            .product(name: "Logging", package: "swift-log"),
+        ] + grpc,
+        swiftSettings: swiftSettings
+    ),
+    .target(
         name: "Driver",
         dependencies: [
             "LocalCAS", "RemoteCAS", "REAPI",
@@ -82,7 +91,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "lazycas",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server", "Driver", "Sandbox",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server", "Driver", "Sandbox", "Worker",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

@@ -21,4 +21,19 @@ OPTS="Visibility=Public,FileNaming=PathToUnderscores"
   --swift_out="$ROOT/$OUT" --swift_opt="$OPTS" \
   --grpc-swift_out="$ROOT/$OUT" --grpc-swift_opt="$OPTS" \
   $FILES)
+
+# The Remote Workers API is vendored as a FileDescriptorSet (scripts/vendor-remoteworkers.sh);
+# its imports come from the sources above and protoc's well-known types.
+RW="google/devtools/remoteworkers/v1test2"
+DEPS="$(mktemp)"
+trap 'rm -f "$DEPS"' EXIT
+(cd Protos && protoc -I . -I /usr/include --include_imports --descriptor_set_out="$DEPS" \
+  google/api/annotations.proto google/rpc/status.proto google/protobuf/any.proto \
+  google/protobuf/empty.proto google/protobuf/field_mask.proto google/protobuf/timestamp.proto)
+protoc --descriptor_set_in="$DEPS:Protos/$RW/remoteworkers.pb" \
+  --plugin=protoc-gen-swift="$BIN/protoc-gen-swift" \
+  --plugin=protoc-gen-grpc-swift="$BIN/protoc-gen-grpc-swift-2" \
+  --swift_out="$ROOT/$OUT" --swift_opt="$OPTS" \
+  --grpc-swift_out="$ROOT/$OUT" --grpc-swift_opt="$OPTS" \
+  "$RW/worker.proto" "$RW/bots.proto"
 echo "generate-protos: $(ls "$OUT"/*.swift | wc -l) files in $OUT"

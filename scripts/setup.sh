@@ -2,12 +2,26 @@
 # Installs everything lazycas needs on a fresh Debian machine (run as root).
 # Idempotent: a second run with everything present does nothing and prints nothing.
 # --with-buildstream also installs BuildStream itself into .tools/bst-venv (the tests check that
-# examples/hello builds unchanged with it).
+# examples/hello builds unchanged with it); --with-buildgrid installs PostgreSQL 15 and
+# BuildGrid into .tools/bgd-venv (lazycas worker's tests and scripts/cluster-demo.sh).
+# Both may be given.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 BUILDSTREAM_VERSION=2.8.1
+BUILDGRID_VERSION=0.4.4
 APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl)
+with_buildstream=false
+with_buildgrid=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-buildstream) with_buildstream=true ;;
+    --with-buildgrid) with_buildgrid=true ;;
+    *) echo "setup: unknown option $arg (known: --with-buildstream, --with-buildgrid)" >&2; exit 1 ;;
+  esac
+done
+# The server binaries only; a cluster is started privately by whoever needs it.
+$with_buildgrid && APT_PACKAGES+=(postgresql-15)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -40,8 +54,14 @@ if ! cmp -s /bin/busybox "$BUSYBOX_DEST"; then
   install -m 755 /bin/busybox "$BUSYBOX_DEST"
 fi
 
-if [ "${1:-}" = "--with-buildstream" ] && [ ! -x "$TOOLS/bst-venv/bin/bst" ]; then
+if $with_buildstream && [ ! -x "$TOOLS/bst-venv/bin/bst" ]; then
   echo "setup: installing BuildStream $BUILDSTREAM_VERSION into .tools/bst-venv"
   python3 -m venv "$TOOLS/bst-venv"
   "$TOOLS/bst-venv/bin/pip" install -q --disable-pip-version-check "buildstream==$BUILDSTREAM_VERSION"
+fi
+
+if $with_buildgrid && [ ! -x "$TOOLS/bgd-venv/bin/bgd" ]; then
+  echo "setup: installing BuildGrid $BUILDGRID_VERSION into .tools/bgd-venv"
+  python3 -m venv "$TOOLS/bgd-venv"
+  "$TOOLS/bgd-venv/bin/pip" install -q --disable-pip-version-check "buildgrid[database]==$BUILDGRID_VERSION"
 fi

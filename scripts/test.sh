@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-scripts/setup.sh --with-buildstream
+scripts/setup.sh --with-buildstream --with-buildgrid
 export LAZYCAS_TOOLS="$ROOT/.tools"
 swift build --build-tests
 log="$(mktemp)"

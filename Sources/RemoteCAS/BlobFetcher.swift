@@ -15,6 +15,7 @@ public final class BlobFetcher: Sendable {
     public let client: CASClient
     public let store: LocalContentStore
     private let inflight = Mutex(Inflight())
+    private let transferredCount = Mutex((blobs: 0, bytes: Int64(0)))
 
     /// INVARIANT: a digest is in `blobs` exactly while a transfer that will store it is
     /// running, and in `streams` while that transfer is a stream others may read as it arrives.
@@ -75,8 +76,15 @@ public final class BlobFetcher: Sendable {
                                 "fetching blob \(stillMissing)", default: .remote)
     }
 
+    /// Blobs this fetcher has brought in, and their bytes (a worker gives each action a fetcher
+    /// of its own to count what that action fetched).
+    public var transferred: (blobs: Int, bytes: Int64) { transferredCount.withLock { $0 } }
+
     /// Ends the wait for `digest`.
     private func finish(_ digest: Digest, _ outcome: Result<Void, CASError>) {
+        if case .success = outcome {
+            transferredCount.withLock { $0.blobs += 1; $0.bytes += digest.sizeBytes }
+        }
         inflight.withLock { $0.blobs.removeValue(forKey: digest) }?.finish(outcome)
     }
 

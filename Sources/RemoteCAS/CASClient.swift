@@ -217,11 +217,18 @@ public final class CASClient: Sendable {
         try await call("ByteStream.Read", "blob \(digest)", streaming: true,
                        retryIf: { !delivered.withLock { $0 } }) { [byteStream, request, counters] in
             try await byteStream.read(request) { response in
+                var left = limit
                 for try await message in response.messages {
                     // The blob counts once, when its first bytes arrive.
                     let first = delivered.withLock { d in defer { d = true }; return !d }
-                    counters.recordReceived(blobs: first && offset == 0 ? 1 : 0, bytes: Int64(message.data.count))
-                    try sink(message.data)
+                    // Some servers (BuildGrid 0.4.4's disk storage) send past read_limit: keep
+                    // what was asked for and end the stream there.
+                    let overrun = limit > 0 && Int64(message.data.count) >= left
+                    let data = overrun ? message.data.prefix(Int(left)) : message.data
+                    counters.recordReceived(blobs: first && offset == 0 ? 1 : 0, bytes: Int64(data.count))
+                    try sink(data)
+                    if overrun { break }
+                    left -= Int64(data.count)
                 }
             }
         }

@@ -21,7 +21,7 @@ public struct TreeFetcher: Sendable {
     @discardableResult
     public func fetchTree(_ root: Digest) async throws(CASError) -> Int {
         let tree = LocalTree(store: store)
-        var missing = try tree.missingDirectories(under: root)
+        let missing = try tree.missingDirectories(under: root)
         guard !missing.isEmpty else { return 0 }
         var fetched = 0
         do {
@@ -39,7 +39,18 @@ public struct TreeFetcher: Sendable {
         } catch {
             // Fall back to batched reads below; a real outage will fail there too.
         }
-        missing = try tree.missingDirectories(under: root)
+        return fetched + (try await fetchMissingLevels(root))
+    }
+
+    /// Ensures the tree under `root` is complete locally with BatchReadBlobs alone: each round
+    /// fetches the missing nodes one level further down, so nodes already local (shared with
+    /// trees fetched before, as a worker's successive input roots are) are never asked for.
+    /// - Returns: how many Directory nodes were fetched.
+    @discardableResult
+    public func fetchMissingLevels(_ root: Digest) async throws(CASError) -> Int {
+        let tree = LocalTree(store: store)
+        var fetched = 0
+        var missing = try tree.missingDirectories(under: root)
         while !missing.isEmpty {
             try await fetcher.fetch(missing)
             for d in missing { _ = try tree.directory(d) }

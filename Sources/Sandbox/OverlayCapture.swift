@@ -18,11 +18,19 @@ public struct OverlayCapture: Sendable {
     /// - Parameter ignoring: absolute sandbox paths the sandbox itself created (bind mountpoints):
     ///   dropped, with the empty directories made to hold them, unless `lower` has them.
     public func capture(lower: Digest, upper: String, ignoring: [String] = []) throws(CASError) -> Digest {
-        try apply(lower, upper, at: "", ignoring: Set(ignoring.map { "/" + $0.split(separator: "/").joined(separator: "/") }))!
+        var written: Set<Digest> = []
+        return try capture(lower: lower, upper: upper, ignoring: ignoring, written: &written)
+    }
+
+    /// The same, adding to `written` the digest of every file the upper layer holds (what the
+    /// command wrote; everything else in the tree came from `lower` unchanged).
+    public func capture(lower: Digest, upper: String, ignoring: [String] = [], written: inout Set<Digest>) throws(CASError) -> Digest {
+        try apply(lower, upper, at: "", ignoring: Set(ignoring.map { "/" + $0.split(separator: "/").joined(separator: "/") }), written: &written)!
     }
 
     /// nil when the directory exists only to hold ignored paths.
-    private func apply(_ lower: Digest?, _ upper: String, at sandboxDir: String, ignoring: Set<String>) throws(CASError) -> Digest? {
+    private func apply(_ lower: Digest?, _ upper: String, at sandboxDir: String, ignoring: Set<String>,
+                       written: inout Set<Digest>) throws(CASError) -> Digest? {
         var files: [String: Build_Bazel_Remote_Execution_V2_FileNode] = [:]
         var directories: [String: Digest] = [:]
         var symlinks: [String: Build_Bazel_Remote_Execution_V2_SymlinkNode] = [:]
@@ -52,12 +60,14 @@ public struct OverlayCapture: Sendable {
                 continue  // a whiteout: the entry was deleted
             case S_IFDIR:
                 let holdsIgnored = !inLower && ignoring.contains { $0.hasPrefix(sandboxPath + "/") }
-                let merged = try apply(try Self.isOpaque(path) ? nil : below, path, at: sandboxPath, ignoring: ignoring)
+                let merged = try apply(try Self.isOpaque(path) ? nil : below, path, at: sandboxPath, ignoring: ignoring, written: &written)
                 if let merged, !(holdsIgnored && merged == Digest.empty) { directories[name] = merged }
             case S_IFREG:
                 var node = Build_Bazel_Remote_Execution_V2_FileNode()
                 node.name = name
-                node.digest = try store.importFile(at: path).proto
+                let digest = try store.importFile(at: path)
+                written.insert(digest)
+                node.digest = digest.proto
                 node.isExecutable = (st.st_mode & S_IXUSR) != 0
                 files[name] = node
             case S_IFLNK:

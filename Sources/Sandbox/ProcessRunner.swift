@@ -20,7 +20,8 @@ public enum ProcessRunner {
     }()
 
     /// Runs `argv` (the first element looked up on PATH) and waits for it; stdin is /dev/null.
-    /// After `timeout` the process is killed with SIGKILL.
+    /// After `timeout` the process is killed with SIGKILL; so it is when the calling task is
+    /// cancelled (a worker's lease cancelled), which then returns `.signalled(SIGKILL)`.
     /// - Throws: ``SandboxError`` if it cannot be started.
     public static func run(_ argv: [String], stdout: String, stderr: String, timeout: Duration) async throws -> Outcome {
         let actions = UnsafeMutablePointer<posix_spawn_file_actions_t>.allocate(capacity: 1)
@@ -58,7 +59,17 @@ public enum ProcessRunner {
         }
         let request = SpawnRequest(argv: argv[0], actions: actions, attributes: nil, arguments: cArgs.pointer, environment: cEnv.pointer)
         defer { timer.cancel() }
-        let result = await spawnAndWait(request, state: state)
+        let result = await withTaskCancellationHandler {
+            await spawnAndWait(request, state: state)
+        } onCancel: {
+            state.value.withLock { s in
+                if let pid = s.pid {
+                    if !s.reaped { kill(pid, SIGKILL) }
+                } else {
+                    s.pendingSignal = SIGKILL  // not spawned yet: killed right after
+                }
+            }
+        }
         let status = try withExtendedLifetime((cArgs, cEnv)) { try result.get() }
         if state.value.withLock({ $0.killed }) { return .timedOut }
         let signal = status & 0x7f

@@ -9,6 +9,9 @@ import RemoteCAS
 /// Reads fetch blobs on demand; writes land in the overlay's upper layer and never in the CAS.
 public final class WritableLazyRoot: Sendable {
     public let overlay: OverlayMount
+    /// The tree the FUSE mount shows: `root` with the sandbox's mountpoints added. Capture the
+    /// overlay against this (``OverlayCapture``).
+    public let lower: Digest
     private let mount: FuseMount
     private let fs: LazyFileSystem
     private let directory: String
@@ -31,6 +34,7 @@ public final class WritableLazyRoot: Sendable {
             layers.append(TreeComposer.Layer(root: try composer.place(empty, at: name), label: "the sandbox's /\(name)"))
         }
         let lower = try composer.overlay(layers + [TreeComposer.Layer(root: root, label: "the tree")])
+        self.lower = lower
         fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description))
         fs.seed(seed)
         let mount: FuseMount

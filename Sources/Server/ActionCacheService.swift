@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import LocalCAS
 import REAPI
+import Sandbox
 
 /// ActionCache: results by action digest. A result is only returned while every blob it names
 /// is in the CAS, so a client that gets a hit can always fetch what it points to.
@@ -33,7 +34,7 @@ extension ServerStorage {
         guard let data = actionCache.read(Self.key(action)),
               let result = try? Build_Bazel_Remote_Execution_V2_ActionResult(serializedBytes: data) else { return nil }
         // Every blob, inside output directories too: a hit must be fetchable whole.
-        guard let top = try? Self.blobs(of: result).map({ try Digest($0) }), cas.missing(top).isEmpty else { return nil }
+        guard let top = try? result.topLevelBlobs.map({ try Digest($0) }), cas.missing(top).isEmpty else { return nil }
         let digests = referencedBlobs(of: result)
         guard cas.missing(digests).isEmpty else { return nil }
         used(digests)
@@ -42,16 +43,7 @@ extension ServerStorage {
 
     /// Every blob a result needs, the content of its output directories included.
     func referencedBlobs(of result: Build_Bazel_Remote_Execution_V2_ActionResult) -> [Digest] {
-        var digests = Self.blobs(of: result).compactMap { try? Digest($0) }
-        for dir in result.outputDirectories {
-            guard let tree = try? Digest(dir.treeDigest), let data = try? cas.read(tree),
-                  let message = try? Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: data) else { continue }
-            for node in [message.root] + message.children {
-                digests += node.files.compactMap { try? Digest($0.digest) }
-                if let data = try? node.serializedData() { digests.append(Digest(data: data)) }
-            }
-        }
-        return digests
+        result.referencedBlobs(in: cas)
     }
 
     /// Caches `result`, and keeps what it names from eviction for a while.
@@ -67,16 +59,4 @@ extension ServerStorage {
     }
 
     static func key(_ digest: Digest) -> String { "\(digest.hash)_\(digest.sizeBytes)" }
-
-    /// Every blob an ActionResult points to.
-    static func blobs(of result: Build_Bazel_Remote_Execution_V2_ActionResult) -> [Build_Bazel_Remote_Execution_V2_Digest] {
-        var blobs = result.outputFiles.map(\.digest)
-        for dir in result.outputDirectories {
-            blobs.append(dir.treeDigest)
-            if dir.hasRootDirectoryDigest { blobs.append(dir.rootDirectoryDigest) }
-        }
-        if result.hasStdoutDigest { blobs.append(result.stdoutDigest) }
-        if result.hasStderrDigest { blobs.append(result.stderrDigest) }
-        return blobs
-    }
 }

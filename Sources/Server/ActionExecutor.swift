@@ -35,12 +35,6 @@ final class ActionExecutor: Sendable {
     private let slots: JobSlots
     private let logger = Logger(label: "lazycas.serve.execute")
 
-    /// The longest an action may ask to run.
-    static let maxTimeout = Duration.seconds(24 * 3600)
-
-    /// The platform property that asks for the host's /usr, /bin, /lib… (read-only).
-    static let hostToolsProperty = "lazycas.host-tools"
-
     init(storage: ServerStorage, configuration: ExecutionConfiguration) throws {
         self.storage = storage
         self.configuration = configuration
@@ -86,36 +80,27 @@ final class ActionExecutor: Sendable {
         let pinned = try checkInputs(inputRoot) + [actionDigest, commandDigest]
         storage.quota?.pin([actionDigest, commandDigest])
         defer { storage.quota?.unpin(pinned) }
-        let outputs = command.outputPaths.isEmpty ? command.outputFiles + command.outputDirectories : command.outputPaths
-        for path in outputs.map({ command.workingDirectory.isEmpty ? $0 : command.workingDirectory + "/" + $0 }) + [command.workingDirectory]
-        where path.hasPrefix("/") || OutputCapture.normalized(path) == nil {
-            throw RPCError(code: .invalidArgument, message: "path '\(path)' in Command \(commandDigest) must be relative and stay inside the input root")
+        let spec: ActionSpec
+        do {
+            spec = try ActionSpec(action: action, command: command, name: actionDigest.description,
+                                  defaultTimeout: configuration.defaultTimeout)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: error.description)
         }
-        guard !command.arguments.isEmpty else {
-            throw RPCError(code: .invalidArgument, message: "Command \(commandDigest) has no arguments")
-        }
-        guard action.timeout.seconds >= 0, action.timeout.nanos >= 0 else {
-            throw RPCError(code: .invalidArgument, message: "Action \(actionDigest) has a negative timeout")
-        }
-        let timeout = action.hasTimeout && (action.timeout.seconds > 0 || action.timeout.nanos > 0)
-            ? min(Duration.seconds(min(action.timeout.seconds, Int64(Self.maxTimeout.components.seconds))) + .nanoseconds(Int64(action.timeout.nanos)), Self.maxTimeout)
-            : configuration.defaultTimeout
         await stage(.queued)
         let queued = Date()
         return try await slots.run { () async -> Result<Build_Bazel_Remote_Execution_V2_ExecuteResponse, any Error> in
             await stage(.executing)
             do {
-                return .success(try await runStaged(actionDigest, action: action, command: command, inputRoot: inputRoot,
-                                                    outputs: outputs, timeout: timeout, queued: queued))
+                return .success(try await runStaged(actionDigest, action: action, spec: spec, inputRoot: inputRoot, queued: queued))
             } catch {
                 return .failure(error)
             }
         }.get()
     }
 
-    private func runStaged(_ actionDigest: Digest, action: Build_Bazel_Remote_Execution_V2_Action,
-                           command: Build_Bazel_Remote_Execution_V2_Command, inputRoot: Digest,
-                           outputs: [String], timeout: Duration, queued: Date) async throws -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+    private func runStaged(_ actionDigest: Digest, action: Build_Bazel_Remote_Execution_V2_Action, spec: ActionSpec,
+                           inputRoot: Digest, queued: Date) async throws -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
         let job = "\(workRoot)/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: job, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: job) }
@@ -127,17 +112,12 @@ final class ActionExecutor: Sendable {
         metadata.inputFetchStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         _ = try InputStager(store: storage.cas, owner: user).stage(inputRoot, at: root)
         metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
-        let hostTools = (command.platform.properties + action.platform.properties)
-            .contains { $0.name == Self.hostToolsProperty && $0.value == "true" }
-        let sandbox = SandboxCommand(root: root, workingDirectory: command.workingDirectory, arguments: command.arguments,
-                                     environment: command.environmentVariables.map { ($0.name, $0.value) },
-                                     hostTools: hostTools, user: user)
         metadata.executionStartTimestamp = Google_Protobuf_Timestamp(date: Date())
-        let outcome = try await ProcessRunner.run(sandbox.argv(), stdout: job + "/stdout", stderr: job + "/stderr", timeout: timeout)
+        let outcome = try await spec.run(root: root, user: user, stdout: job + "/stdout", stderr: job + "/stderr")
         metadata.executionCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
         metadata.outputUploadStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         var result = Build_Bazel_Remote_Execution_V2_ActionResult()
-        let captured = try OutputCapture(store: storage.cas).capture(outputs, workingDirectory: command.workingDirectory, root: root)
+        let captured = try OutputCapture(store: storage.cas).capture(spec.outputs, workingDirectory: spec.command.workingDirectory, root: root)
         result.outputFiles = captured.files
         result.outputDirectories = captured.directories
         result.outputSymlinks = captured.symlinks
@@ -147,16 +127,7 @@ final class ActionExecutor: Sendable {
         metadata.workerCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
         result.executionMetadata = metadata
         var response = Build_Bazel_Remote_Execution_V2_ExecuteResponse()
-        switch outcome {
-        case .exited(let code):
-            result.exitCode = code
-        case .signalled(let signal):
-            result.exitCode = 128 + signal
-        case .timedOut:
-            result.exitCode = -1
-            response.status.code = Int32(RPCError.Code.deadlineExceeded.rawValue)
-            response.status.message = "action \(actionDigest) timed out after \(timeout) and was killed"
-        }
+        if let status = spec.record(outcome, in: &result, name: actionDigest.description) { response.status = status }
         response.result = result
         // The client is about to fetch what the action produced: keep it from eviction.
         let produced = storage.referencedBlobs(of: result)

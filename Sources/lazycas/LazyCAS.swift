@@ -15,7 +15,7 @@ struct LazyCAS: AsyncParsableCommand {
 
             Exit codes: 0 success, 1 bad input (digest, ref, flag, path, project file), 2 remote failure, 3 a build step failed.
             """,
-        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, ArtifactCommand.self, Checkout.self, Shell.self]
+        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, ArtifactCommand.self, Checkout.self, Shell.self, WorkerCommand.self]
     )
 
     /// Parses, runs, and maps errors to the exit codes the help text promises.
@@ -24,7 +24,8 @@ struct LazyCAS: AsyncParsableCommand {
         let verbose = arguments.contains("--verbose") || arguments.contains("-v")
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .warning
+            // A worker's per-action lines are its normal output.
+            handler.logLevel = verbose ? .debug : label.hasPrefix("lazycas.worker") ? .info : .warning
             return handler
         }
         do {

@@ -21,6 +21,7 @@ import Yams
 /// artifact-push: true                   # allow pushing there
 /// download: none      # or all: fetch every output file blob after a build
 /// remote-jobs: 16     # remote actions in flight
+/// bots-remote: grpc://buildgrid:50051   # worker: the scheduler's Bots service
 /// ```
 struct ConfigFile: Decodable, Sendable {
     var remote: String?
@@ -38,6 +39,7 @@ struct ConfigFile: Decodable, Sendable {
     var artifactPush: Bool?
     var download: String?
     var remoteJobs: Int?
+    var botsRemote: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case remote, instance, timeout
@@ -53,6 +55,7 @@ struct ConfigFile: Decodable, Sendable {
         case artifactPush = "artifact-push"
         case download
         case remoteJobs = "remote-jobs"
+        case botsRemote = "bots-remote"
     }
 
     static var defaultPath: String {

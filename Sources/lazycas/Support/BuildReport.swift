@@ -1,5 +1,6 @@
 import Driver
 import Foundation
+import LocalCAS
 import RemoteCAS
 
 /// Build output in BuildStream's shape, on stderr: one line per element event,

@@ -1,4 +1,5 @@
 import Foundation
+import LocalCAS
 import Glibc
 import RemoteCAS
 import Synchronization
@@ -46,16 +47,4 @@ final class ProgressLine: Sendable {
     func finish() {
         if lastDraw.withLock({ $0.drawn }) { FileHandle.standardError.write(Data("\n".utf8)) }
     }
-}
-
-/// `1.5 MiB`-style sizes.
-func formatBytes(_ bytes: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
 }
