@@ -19,9 +19,14 @@ public final class LazyFileSystem: Sendable {
     public let stats: MountStats
     let listings: DirectoryListingCache
     let readAhead: ReadAhead
+    /// Whether cold small files ride along with a fetch (``ReadAhead``).
+    let readsAhead: Bool
     private let logger = Logger(label: "lazycas.mount")
 
-    public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats) {
+    /// - Parameter readsAhead: fetch likely next files with each cold read (fewer round trips,
+    ///   more bytes); off, exactly the files read are fetched.
+    public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats, readsAhead: Bool = true) {
+        self.readsAhead = readsAhead
         self.root = root
         self.store = store
         self.fetcher = fetcher
@@ -177,7 +182,7 @@ public final class LazyFileSystem: Sendable {
             throw .io
         }
         var companions: [Digest] = []
-        if let position = position(of: inode) {
+        if readsAhead, let position = position(of: inode) {
             companions = readAhead.companions(of: digest, at: position, store: store) { try? listings.listing($0) }
         }
         do {

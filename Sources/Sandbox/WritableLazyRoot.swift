@@ -19,9 +19,11 @@ public final class WritableLazyRoot: Sendable {
 
     /// Mounts `root` (with empty `dev`, `proc` and `tmp` added where it has none, for bwrap to
     /// mount over) and the overlay on it, in the scratch `directory` (replaced if it exists).
-    /// - Parameter seed: Directory nodes not yet in `store`, served from memory.
+    /// - Parameters:
+    ///   - seed: Directory nodes not yet in `store`, served from memory.
+    ///   - readsAhead: let cold reads bring likely next files along (see ``LazyFileSystem``).
     public init(root: Digest, in directory: String, store: LocalContentStore, fetcher: BlobFetcher?,
-                seed: [Digest: ValidatedDirectory]) throws {
+                seed: [Digest: ValidatedDirectory], readsAhead: Bool = true) throws {
         self.directory = directory
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory + "/lower", withIntermediateDirectories: true)
@@ -35,7 +37,8 @@ public final class WritableLazyRoot: Sendable {
         }
         let lower = try composer.overlay(layers + [TreeComposer.Layer(root: root, label: "the tree")])
         self.lower = lower
-        fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description))
+        fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description),
+                             readsAhead: readsAhead)
         fs.seed(seed)
         let mount: FuseMount
         do {

@@ -3,6 +3,7 @@ import LocalCAS
 import Logging
 import RemoteCAS
 import REAPI
+import Sandbox
 import Synchronization
 import SwiftProtobuf
 
@@ -57,7 +58,11 @@ public final class Bot: Sendable {
         self.bots = BotsClient(connection: bots)
         let store = try LocalContentStore(root: configuration.casDirectory)
         let quota = configuration.cacheLimit.map { StoreQuota(store: store, maxBytes: $0) }
-        try? FileManager.default.removeItem(atPath: configuration.actionsDirectory)  // a previous run's leftovers
+        // A previous run's leftovers: a killed worker leaves its mounts behind.
+        if StaleMounts.detach(under: configuration.actionsDirectory) > 0 {
+            Logger(label: "lazycas.worker").notice("detached the mounts a previous run left in \(configuration.actionsDirectory)")
+        }
+        try? FileManager.default.removeItem(atPath: configuration.actionsDirectory)
         runner = try LeaseRunner(configuration: configuration, store: store, quota: quota, cas: CASClient(connection: cas), stats: stats)
     }
 

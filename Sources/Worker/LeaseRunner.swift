@@ -80,11 +80,12 @@ final class LeaseRunner: Sendable {
         record.action = actionDigest.description
         let commandDigest = try Digest(action.commandDigest)
         let inputRoot = try Digest(action.inputRootDigest)
+        let rootWasLocal = store.contains(inputRoot)
         try await fetcher.fetch([commandDigest, inputRoot])
         let command = try Build_Bazel_Remote_Execution_V2_Command(serializedBytes: try store.read(commandDigest))
         let spec = try ActionSpec(action: action, command: command, name: actionDigest.description,
                                   defaultTimeout: configuration.defaultActionTimeout)
-        record.directoriesFetched = try await TreeFetcher(fetcher: fetcher).fetchMissingLevels(inputRoot)
+        record.directoriesFetched = try await TreeFetcher(fetcher: fetcher).fetchMissingLevels(inputRoot) + (rootWasLocal ? 0 : 1)
         let inputs = try LocalTree(store: store).digests(under: inputRoot)
         record.inputFiles = inputs.files.count
         record.inputBytes = inputs.files.reduce(0) { $0 + $1.sizeBytes }
@@ -105,7 +106,8 @@ final class LeaseRunner: Sendable {
         var timeoutStatus: Google_Rpc_Status?
         switch configuration.staging {
         case .lazy:
-            let root = try WritableLazyRoot(root: inputRoot, in: scratch + "/root", store: store, fetcher: files, seed: [:])
+            let root = try WritableLazyRoot(root: inputRoot, in: scratch + "/root", store: store, fetcher: files, seed: [:],
+                                            readsAhead: configuration.readAhead)
             do {
                 metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
                 metadata.executionStartTimestamp = metadata.inputFetchCompletedTimestamp

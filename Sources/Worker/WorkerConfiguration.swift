@@ -25,6 +25,9 @@ public struct WorkerConfiguration: Sendable {
     /// Holds the worker's partial CAS (`cas/`) and each action's scratch space (`actions/`).
     public var workDirectory: String
     public var staging: Staging = .lazy
+    /// With lazy staging, let each cold read bring likely next files along (fewer round trips,
+    /// more bytes fetched). Off by default: a worker fetches exactly what the action reads.
+    public var readAhead = false
     /// The local CAS is kept under this many bytes, least recently used blobs evicted first;
     /// nil: no limit.
     public var cacheLimit: Int64?

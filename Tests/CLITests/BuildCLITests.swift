@@ -7,17 +7,10 @@ import Testing
 @Suite(.serialized) struct BuildCLITests {
     let cli = CLI()
 
-    /// A copy of examples/hello in the test's private HOME.
-    func examples() throws -> String {
-        let project = cli.home.path + "/hello"
-        try FileManager.default.copyItem(atPath: TestEnvironment.packageRoot + "/examples/hello", toPath: project)
-        return project
-    }
-
     @Test func buildMountArtifactListAndLogEndToEnd() async throws {
         let server = try await TestServer.start(.lazycasServe)
         defer { Task { await server.stop() } }
-        let project = try examples()
+        let project = try cli.examples()
         let cli = self.cli
         let build = try await offPool { try cli.run(["build", "--remote-jobs", "16", "world.bst", "--remote", server.url], in: project) }
         #expect(build.status == 0, "\(build.stderr)")
@@ -50,7 +43,7 @@ import Testing
     }
 
     @Test func badInputAndFailuresHaveTheirExitCodes() async throws {
-        let project = try examples()
+        let project = try cli.examples()
         let cli = self.cli
         let unknown = try await offPool { try cli.run(["build", "nope.bst", "--remote", "grpc://127.0.0.1:1"], in: project) }
         #expect(unknown.status == 1)

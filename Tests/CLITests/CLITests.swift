@@ -43,6 +43,13 @@ struct CLI {
 
     /// The default cache directory under the private HOME.
     var cacheDir: String { home.path + "/.cache/lazycas" }
+
+    /// A copy of examples/hello in the private HOME.
+    func examples() throws -> String {
+        let project = home.path + "/hello"
+        try FileManager.default.copyItem(atPath: TestEnvironment.packageRoot + "/examples/hello", toPath: project)
+        return project
+    }
 }
 
 @Suite struct CLIInputTests {

@@ -11,8 +11,7 @@ struct ShellCLITests {
     @Test func shellRunsOnTheLazyClosureFetchesWhatItReadsAndCaptures() async throws {
         let server = try await TestServer.start(.lazycasServe)
         defer { Task { await server.stop() } }
-        let project = cli.home.path + "/hello"
-        try FileManager.default.copyItem(atPath: TestEnvironment.packageRoot + "/examples/hello", toPath: project)
+        let project = try cli.examples()
         let cli = self.cli, url = server.url
         func shell(_ arguments: [String]) async throws -> CLI.Result {
             try await offPool { try cli.run(["shell"] + arguments.prefix(while: { $0 != "--" }) + ["--remote", url] + arguments.drop(while: { $0 != "--" }), in: project) }

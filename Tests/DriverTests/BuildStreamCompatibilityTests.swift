@@ -72,10 +72,3 @@ struct BuildStreamRemoteExecutionTests {
         #expect(executed == 3, "Execute calls: \(executed)")
     }
 }
-
-/// Runs BuildStream non-interactively with its XDG directories under `work`.
-func runBuildStream(_ arguments: [String], work: TemporaryDirectory) throws -> (Int32, String) {
-    let result = try runTool([TestEnvironment.bstPath, "--no-interactive"] + arguments,
-                             environment: ["XDG_CACHE_HOME": work.sub("xdg-cache"), "XDG_CONFIG_HOME": work.sub("xdg-config")])
-    return (result.status, result.output)
-}

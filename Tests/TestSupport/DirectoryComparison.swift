@@ -33,3 +33,10 @@ public func treeDifferences(_ a: String, _ b: String) throws -> String {
     }
     return problems.joined(separator: "\n")
 }
+
+/// Runs BuildStream non-interactively with its XDG directories under `work`.
+public func runBuildStream(_ arguments: [String], work: TemporaryDirectory) throws -> (Int32, String) {
+    let result = try runTool([TestEnvironment.bstPath, "--no-interactive"] + arguments,
+                             environment: ["XDG_CACHE_HOME": work.sub("xdg-cache"), "XDG_CONFIG_HOME": work.sub("xdg-config")])
+    return (result.status, result.output)
+}

@@ -29,6 +29,15 @@ public enum TestEnvironment {
         isCI || access(bstPath, X_OK) == 0
     }
 
+    /// BuildGrid's `bgd` (`scripts/setup.sh --with-buildgrid`).
+    public static var bgdPath: String { toolsDir + "/bgd-venv/bin/bgd" }
+
+    /// True when BuildGrid and PostgreSQL are installed and we are root (PostgreSQL runs as
+    /// user postgres, workers mount), or when we are in CI.
+    public static var buildGridTestsEnabled: Bool {
+        isCI || (access(bgdPath, X_OK) == 0 && access("/usr/lib/postgresql/15/bin/initdb", X_OK) == 0 && geteuid() == 0)
+    }
+
     /// True when buildbox-casd can run, or when we are in CI (so the test runs and fails loudly).
     public static var casdTestsEnabled: Bool {
         isCI || access(casdPath, X_OK) == 0

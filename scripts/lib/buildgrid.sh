@@ -7,11 +7,14 @@
 #   buildgrid.sh restart DIR            stop and start bgd only (the database keeps its jobs)
 #   buildgrid.sh stop DIR               stop both (DIR stays, for its logs)
 #
+# BGD_KEEPALIVE: seconds a bot may stay silent before BuildGrid re-queues its leases (20).
+#
 # Needs root (PostgreSQL runs as user postgres) and scripts/setup.sh --with-buildgrid.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PG=/usr/lib/postgresql/15/bin
 BGD="$ROOT/.tools/bgd-venv/bin/bgd"
+KEEPALIVE="${BGD_KEEPALIVE:-20}"
 cmd="${1:?usage: buildgrid.sh start|restart|stop DIR [INSTANCE]}"
 DIR="$(mkdir -p "${2:?usage: buildgrid.sh start|restart|stop DIR [INSTANCE]}" && cd "$2" && pwd)"
 
@@ -48,15 +51,19 @@ case "$cmd" in
     [ -x "$BGD" ] || "$ROOT/scripts/setup.sh" --with-buildgrid
     instance="${3:-main}"
     pg_port="$(free_port)"
-    mkdir -p "$DIR/pg" "$DIR/cas"
-    chown postgres "$DIR/pg"
-    chmod 0755 "$DIR"
-    runuser -u postgres -- "$PG/initdb" -D "$DIR/pg/data" --auth=trust -U bgd >"$DIR/pg.log" 2>&1
-    runuser -u postgres -- "$PG/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/server.log" -w \
-      -o "-p $pg_port -k $DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >>"$DIR/pg.log" 2>&1
+    mkdir -p "$DIR/cas"
+    # The database lives where user postgres can reach it (DIR may be under a private home).
+    pg="$(mktemp -d /tmp/lazycas-pg.XXXXXX)"
+    echo "$pg" >"$DIR/pg.dir"
+    chown postgres "$pg"
+    trap 'echo "buildgrid.sh: start failed; $DIR/pg.log:" >&2; tail -20 "$DIR/pg.log" >&2' ERR
+    runuser -u postgres -- "$PG/initdb" -D "$pg/data" --auth=trust -U bgd >"$DIR/pg.log" 2>&1
+    runuser -u postgres -- "$PG/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w \
+      -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1 -c fsync=off" start >>"$DIR/pg.log" 2>&1
     echo "$pg_port" >"$DIR/pg.port"
     db="postgresql+psycopg2://bgd@127.0.0.1:$pg_port/postgres"
     "$BGD" migrate apply "$db" >>"$DIR/pg.log" 2>&1
+    trap - ERR
     port="$(free_port)"
     echo "$port" >"$DIR/bgd.port"
     cat >"$DIR/bgd.yml" <<YAML
@@ -83,7 +90,7 @@ schedulers:
     sql: *sql
     action-cache: *ac
     storage: *cas
-    bot-session-keepalive-timeout: 20
+    bot-session-keepalive-timeout: $KEEPALIVE
     property-set: !dynamic-property-set
       match-property-keys: [OSFamily]
       wildcard-property-keys: [ISA, lazycas.host-tools]
@@ -108,7 +115,11 @@ YAML
     ;;
   stop)
     stop_bgd
-    [ -d "$DIR/pg/data" ] && runuser -u postgres -- "$PG/pg_ctl" -D "$DIR/pg/data" -m fast -w stop >>"$DIR/pg.log" 2>&1 || true
+    if [ -f "$DIR/pg.dir" ]; then
+      pg="$(cat "$DIR/pg.dir")"
+      runuser -u postgres -- "$PG/pg_ctl" -D "$pg/data" -m fast -w stop >>"$DIR/pg.log" 2>&1 || true
+      rm -rf "$pg" "$DIR/pg.dir"
+    fi
     ;;
   *) echo "buildgrid.sh: unknown command $cmd (start, restart, stop)" >&2; exit 1 ;;
 esac

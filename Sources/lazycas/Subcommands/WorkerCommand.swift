@@ -35,7 +35,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Leases run at once (default: the number of CPUs).")
     var capacity: Int?
 
-    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A platform property the worker offers, NAME=VALUE (repeatable; default OSFamily=linux and ISA of this machine).", valueName: "name=value"))
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A platform property the worker offers, NAME=VALUE (repeatable); it replaces the default of that name (OSFamily=linux, ISA of this machine).", valueName: "name=value"))
     var platform: [String] = []
 
     @Option(name: .long, help: "Where the worker keeps its CAS and action scratch space (default: CACHE-DIR/worker).")
@@ -43,6 +43,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "How input roots are staged: lazy (FUSE mount + overlay) or copy (fetch everything, hard links).")
     var stage: String = "lazy"
+
+    @Flag(name: .long, help: "With --stage lazy, let each cold read bring likely next files along: fewer round trips, more bytes (default: fetch exactly what is read).")
+    var readAhead = false
 
     @Option(name: .long, help: "Keep the worker's CAS under this size (e.g. 20G), least recently used blobs evicted; default: no limit.")
     var cacheLimit: String?
@@ -82,12 +85,10 @@ struct WorkerCommand: AsyncParsableCommand {
             botId: botId ?? Self.defaultBotId(workDirectory: work),
             instance: remote.instance ?? file.instance ?? "",
             capacity: capacity ?? ProcessInfo.processInfo.activeProcessorCount,
-            platform: platform.isEmpty ? Self.defaultPlatform : platform.map { p in
-                let parts = p.split(separator: "=", maxSplits: 1).map(String.init)
-                return (parts[0], parts[1])
-            },
+            platform: Self.platform(overriding: platform),
             workDirectory: work)
         configuration.staging = WorkerConfiguration.Staging(rawValue: stage)!
+        configuration.readAhead = readAhead
         configuration.cacheLimit = cacheLimit.flatMap(Serve.bytes)
         configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
         configuration.statsFile = statsFile.map { URL(fileURLWithPath: expandingTilde($0)).standardizedFileURL.path }
@@ -122,7 +123,19 @@ struct WorkerCommand: AsyncParsableCommand {
         Terminal.note("worker stopped: \(s.leasesCompleted) leases completed, \(s.leasesCancelled) cancelled, \(s.leasesAbandoned) handed back")
     }
 
-    /// OSFamily=linux and this machine's ISA in BuildStream's spelling (x86-64, aarch64…).
+    /// The defaults with each `NAME=VALUE` given replacing the default of that name (or added).
+    static func platform(overriding given: [String]) -> [(name: String, value: String)] {
+        var properties = defaultPlatform
+        for p in given {
+            let parts = p.split(separator: "=", maxSplits: 1).map(String.init)
+            properties.removeAll { $0.name == parts[0] }
+            properties.append((parts[0], parts[1]))
+        }
+        return properties
+    }
+
+    /// OSFamily=linux and this machine's ISA in BuildStream's spelling (x86-64, aarch64…):
+    /// BuildStream asks for both, and BuildGrid matches both by default.
     static var defaultPlatform: [(name: String, value: String)] {
         var info = utsname()
         uname(&info)

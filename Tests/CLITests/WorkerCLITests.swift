@@ -1,0 +1,254 @@
+import Foundation
+import Glibc
+import LocalCAS
+import REAPI
+import RemoteCAS
+import TestSupport
+import Testing
+
+/// `lazycas worker` with the real pieces: a private PostgreSQL + BuildGrid 0.4.4 on loopback,
+/// worker processes of the built binary, and `lazycas build` / BuildStream as clients.
+@Suite(.serialized, .enabled(if: TestEnvironment.buildGridTestsEnabled && TestEnvironment.fuseTestsEnabled))
+struct WorkerCLITests {
+    let cli = CLI()
+
+    /// Starts a cluster and the named workers, runs `body`, and always stops them all.
+    func withCluster(workers names: [String], capacity: Int = 1, extra: [String] = [],
+                     _ body: (BuildGridCluster, [WorkerProcess], TemporaryDirectory) async throws -> Void) async throws {
+        let cluster = try await BuildGridCluster.start()
+        let dir = TemporaryDirectory("workers")
+        var workers: [WorkerProcess] = []
+        do {
+            for name in names { workers.append(try WorkerProcess(name, cluster: cluster, in: dir, capacity: capacity, extra: extra)) }
+            for worker in workers {
+                let registered = await worker.waitUntil(timeout: .seconds(30)) { $0.counter("sessionsCreated") >= 1 }
+                #expect(registered, "\(worker.name) did not register:\n\(worker.log)\n\(cluster.log)")
+            }
+            try await body(cluster, workers, dir)
+        } catch {
+            for worker in workers { await worker.stop() }
+            await cluster.stop()
+            throw error
+        }
+        for worker in workers { await worker.stop() }
+        await cluster.stop()
+    }
+
+    @Test func twoWorkersBuildTheExamplesAndASecondBuildIsAllCacheHits() async throws {
+        try await withCluster(workers: ["worker-a", "worker-b"]) { cluster, workers, _ in
+            let project = try cli.examples()
+            let cli = self.cli
+            let build = try await offPool {
+                try cli.run(["build", "world.bst", "--exec-remote", cluster.url, "--instance", "main"], in: project)
+            }
+            #expect(build.status == 0, "\(build.stderr)\n\(workers.map(\.log).joined(separator: "\n"))")
+            #expect(build.stderr.contains("Elements:  5: 5 built, 0 cached"), "\(build.stderr)")
+            #expect(build.stderr.contains("Execute 3"), "\(build.stderr)")
+            // hello and docs are ready at once and each worker takes one lease at a time.
+            let completed = workers.map { $0.counter("leasesCompleted") }
+            #expect(completed.reduce(0, +) == 3, "leases completed: \(completed)")
+            #expect(completed.allSatisfy { $0 >= 1 }, "a worker took no lease: \(completed)")
+
+            // The outputs are right: the same trees as the embedded server's runner makes.
+            let server = try await TestServer.start(.lazycasServe)
+            let reference = cli.home.sub("reference-cache")
+            let local = try await offPool { try cli.run(["build", "world.bst", "--remote", server.url, "--cache-dir", reference], in: project) }
+            await server.stop()
+            #expect(local.status == 0, "\(local.stderr)")
+            let onGrid = try await offPool { try cli.run(["artifact", "list"], in: project) }
+            let onServe = try await offPool { try cli.run(["artifact", "list", "--cache-dir", reference], in: project) }
+            // Each line is REF ROOT HOW WHEN: the refs and roots must be the same.
+            let refsAndRoots = { (out: String) in out.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }.sorted() }
+            #expect(refsAndRoots(onGrid.stdout).count == 5)
+            #expect(refsAndRoots(onGrid.stdout) == refsAndRoots(onServe.stdout), "\(onGrid.stdout)\nvs\n\(onServe.stdout)")
+            let hello = try await offPool {
+                try cli.run(["cas", "cat", "hello.bst", "usr/bin/hello", "--remote", cluster.url, "--instance", "main"], in: project)
+            }
+            #expect(hello.stdout.contains("hello 1.0"), "\(hello.stdout)\(hello.stderr)")
+
+            let again = try await offPool {
+                try cli.run(["build", "world.bst", "--exec-remote", cluster.url, "--instance", "main"], in: project)
+            }
+            #expect(again.status == 0)
+            #expect(again.stderr.contains("0 built, 5 cached"), "\(again.stderr)")
+            #expect(!again.stderr.contains("Execute"))
+            #expect(workers.map { $0.counter("leasesTaken") }.reduce(0, +) == 3)
+        }
+    }
+
+    @Test func buildStreamBuildsTheExamplesThroughBuildGridOnLazycasWorkers() async throws {
+        try #require(TestEnvironment.buildStreamTestsEnabled)
+        try await withCluster(workers: ["worker-a", "worker-b"], capacity: 2) { cluster, workers, dir in
+            let project = try cli.examples()
+            let endpoint = cluster.url.replacingOccurrences(of: "grpc://", with: "http://")
+            let config = dir.path + "/buildstream.conf"
+            try """
+                cachedir: \(dir.sub("bst-cache"))
+                logdir: \(dir.sub("bst-logs"))
+                sourcedir: \(dir.sub("bst-sources"))
+                remote-execution:
+                  execution-service: {url: "\(endpoint)", instance-name: main}
+                  storage-service: {url: "\(endpoint)", instance-name: main}
+                  action-cache-service: {url: "\(endpoint)", instance-name: main}
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            let (status, log) = try await offPool {
+                try runBuildStream(["--config", config, "--directory", project, "build", "world.bst"], work: dir)
+            }
+            #expect(status == 0, "bst build through BuildGrid failed:\n\(log.suffix(3000))\n\(workers.map(\.log).joined(separator: "\n"))")
+            let completed = workers.map { $0.counter("leasesCompleted") }.reduce(0, +)
+            #expect(completed == 3, "leases completed: \(completed)")
+            let checkout = dir.sub("hello-checkout")
+            let (out, outLog) = try await offPool {
+                try runBuildStream(["--config", config, "--directory", project, "artifact", "checkout", "hello.bst", "--directory", checkout], work: dir)
+            }
+            #expect(out == 0, "\(outLog.suffix(2000))")
+            let hello = try String(contentsOfFile: checkout + "/usr/bin/hello", encoding: .utf8)
+            #expect(hello.contains("hello 1.0"))
+        }
+    }
+
+    /// An input root of 2,000 distinct files in 20 directories, uploaded to BuildGrid's CAS.
+    func wideInputRoot(_ dir: TemporaryDirectory, cas: CASClient) async throws -> (root: Digest, store: LocalContentStore) {
+        let tree = dir.sub("wide")
+        for d in 0..<20 {
+            try FileManager.default.createDirectory(atPath: "\(tree)/d\(d)", withIntermediateDirectories: true)
+            for f in 0..<100 {
+                try Data("file \(d)/\(f)\n".utf8 + Data(repeating: UInt8(f), count: 1000)).write(to: URL(fileURLWithPath: "\(tree)/d\(d)/f\(f)"))
+            }
+        }
+        let store = try LocalContentStore(root: dir.sub("client-cas"))
+        let imported = try TreeImporter(store: store, storeFiles: true).importDirectory(at: tree)
+        for (digest, data) in imported.directories { try store.put(data, expecting: digest) }
+        let all = try LocalTree(store: store).digests(under: imported.root)
+        _ = try await Uploader(client: cas, store: store).upload(Dictionary(uniqueKeysWithValues: (all.directories.union(all.files)).map { ($0, .localCAS) }))
+        return (imported.root, store)
+    }
+
+    /// Stores an Action running `arguments` on `root` with the host's tools, uploads it and its
+    /// Command, and returns its digest.
+    func action(_ arguments: [String], root: Digest, store: LocalContentStore, cas: CASClient) async throws -> Digest {
+        var command = Build_Bazel_Remote_Execution_V2_Command()
+        command.arguments = arguments
+        for (name, value) in [("OSFamily", "linux"), ("lazycas.host-tools", "true")] {
+            var property = Build_Bazel_Remote_Execution_V2_Platform.Property()
+            property.name = name
+            property.value = value
+            command.platform.properties.append(property)
+        }
+        var action = Build_Bazel_Remote_Execution_V2_Action()
+        action.commandDigest = try store.put(try command.serializedBytes()).proto
+        action.inputRootDigest = root.proto
+        action.platform = command.platform
+        let digest = try store.put(try action.serializedBytes())
+        _ = try await Uploader(client: cas, store: store).upload([digest: .localCAS, try Digest(action.commandDigest): .localCAS])
+        return digest
+    }
+
+    func stdout(of response: Build_Bazel_Remote_Execution_V2_ExecuteResponse, cas: CASClient) async throws -> String {
+        let digest = try Digest(response.result.stdoutDigest)
+        let read = try await cas.batchRead([digest])
+        return String(decoding: try read[digest]!.get(), as: UTF8.self)
+    }
+
+    @Test func anActionReadingOneFileOfTwoThousandFetchesOnlyThatFile() async throws {
+        try await withCluster(workers: ["lazy"]) { cluster, workers, dir in
+            let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
+            try await RemoteConnection.with(configuration) { connection in
+                let cas = CASClient(connection: connection)
+                let (root, store) = try await wideInputRoot(dir, cas: cas)
+                let digest = try await action(["/bin/cat", "d7/f42"], root: root, store: store, cas: cas)
+                let response = try await ExecutionClient(cas: cas).execute(digest, timeout: .seconds(120))
+                #expect(response.status.code == 0, "\(response.status.message)")
+                #expect(response.result.exitCode == 0)
+                #expect(try await stdout(of: response, cas: cas).hasPrefix("file 7/42\n"))
+                #expect(response.result.executionMetadata.hasInputFetchStartTimestamp)
+                #expect(response.result.executionMetadata.hasOutputUploadCompletedTimestamp)
+                let record = try #require(workers[0].actions.last, "no action record:\n\(workers[0].log)")
+                #expect(record["inputFiles"] as? Int == 2000)
+                #expect(record["filesFetched"] as? Int == 1, "\(record)")
+                #expect(record["bytesFetched"] as? Int == "file 7/42\n".utf8.count + 1000, "\(record)")
+                #expect(record["directoriesFetched"] as? Int == 21, "\(record)")
+                #expect(workers[0].log.contains("input root 2000 files"), "\(workers[0].log)")
+
+                // The same kind of action on a copying worker fetches every file first.
+                await workers[0].stop()
+                let copy = try WorkerProcess("copy", cluster: cluster, in: dir, extra: ["--stage", "copy"])
+                defer { copy.signal(SIGKILL) }
+                let other = try await action(["/bin/cat", "d7/f43"], root: root, store: store, cas: cas)
+                let copied = try await ExecutionClient(cas: cas).execute(other, timeout: .seconds(120))
+                #expect(copied.result.exitCode == 0, "\(copied.status.message)\n\(copy.log)")
+                #expect(try await stdout(of: copied, cas: cas).hasPrefix("file 7/43\n"))
+                let copyRecord = try #require(copy.actions.last, "no action record:\n\(copy.log)")
+                #expect(copyRecord["filesFetched"] as? Int == 2000, "\(copyRecord)")
+                await copy.stop()
+            }
+        }
+    }
+
+    @Test func aLeaseOfAKilledWorkerIsRequeuedAndAnotherWorkerCompletesIt() async throws {
+        try await withCluster(workers: ["doomed"]) { cluster, workers, dir in
+            let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
+            try await RemoteConnection.with(configuration) { connection in
+                let cas = CASClient(connection: connection)
+                let store = try LocalContentStore(root: dir.sub("client-cas"))
+                let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
+                _ = try await Uploader(client: cas, store: store).upload([root: .localCAS])
+                let digest = try await action(["/bin/sh", "-c", "sleep 4; echo survived"], root: root, store: store, cas: cas)
+                let execution = Task { try await ExecutionClient(cas: cas).execute(digest, timeout: .seconds(180)) }
+                let doomed = workers[0]
+                // Killed while the action runs on its mount.
+                let running = await doomed.waitUntil(timeout: .seconds(60)) { worker in
+                    worker.counter("leasesTaken") == 1
+                        && ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(worker.workDirectory + "/actions/")
+                }
+                #expect(running, "\(doomed.log)")
+                doomed.signal(SIGKILL)
+                _ = await doomed.waitUntil(timeout: .seconds(10)) { !$0.isRunning }
+                let rescuer = try WorkerProcess("rescuer", cluster: cluster, in: dir)
+                let response = try await execution.value
+                #expect(response.result.exitCode == 0, "\(response.status.message)\n\(rescuer.log)")
+                #expect(try await stdout(of: response, cas: cas) == "survived\n")
+                #expect(rescuer.counter("leasesCompleted") == 1, "\(rescuer.log)")
+
+                // Restarted on the same work directory, the killed worker clears what it left mounted.
+                let again = try WorkerProcess("doomed", cluster: cluster, in: dir)
+                let back = await again.waitUntil(timeout: .seconds(30)) { $0.counter("sessionsCreated") == 1 }
+                #expect(back, "\(again.log)")
+                #expect(again.log.contains("detached the mounts a previous run left"), "\(again.log)")
+                await again.stop()
+                await rescuer.stop()
+            }
+        }
+    }
+
+    @Test func workersSurviveABuildGridRestartFailuresReachTheClientAndSIGTERMStopsThem() async throws {
+        try await withCluster(workers: ["worker-a", "worker-b"]) { cluster, workers, _ in
+            try await cluster.restart()
+            let project = try cli.examples()
+            let cli = self.cli
+            let build = try await offPool {
+                try cli.run(["build", "world.bst", "--exec-remote", cluster.url, "--instance", "main"], in: project)
+            }
+            #expect(build.status == 0, "\(build.stderr)\n\(workers.map(\.log).joined(separator: "\n"))\n\(cluster.log)")
+            let completed = workers.map { $0.counter("leasesCompleted") }
+            #expect(completed.reduce(0, +) == 3 && completed.allSatisfy { $0 >= 1 }, "leases completed: \(completed)")
+
+            FileManager.default.createFile(atPath: project + "/elements/broken.bst",
+                                           contents: Data("kind: manual\nbuild-depends: [base.bst]\nconfig:\n  build-commands: ['echo nope >&2; exit 4']\n".utf8))
+            let failed = try await offPool {
+                try cli.run(["build", "broken.bst", "--exec-remote", cluster.url, "--instance", "main"], in: project)
+            }
+            #expect(failed.status == 3, "\(failed.stderr)")
+            #expect(failed.stderr.contains("exit code 4"), "\(failed.stderr)")
+            #expect(failed.stderr.contains("nope"), "\(failed.stderr)")
+
+            for worker in workers { worker.signal(SIGTERM) }
+            for worker in workers {
+                let exited = await worker.waitUntil(timeout: .seconds(20)) { !$0.isRunning }
+                #expect(exited, "\(worker.name) ignored SIGTERM:\n\(worker.log)")
+                #expect(worker.exitStatus == 0)
+                #expect(worker.log.contains("worker stopped: "), "\(worker.log)")
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# lazycas workers on BuildGrid, input roots staged lazily (FUSE mount + overlay) vs by copy
+# (every file fetched, then hard-linked): the same action set, each action reading 5% of a large
+# input root and writing a few outputs, at 0 ms and 2 ms of added round trip between worker and
+# CAS (delay_proxy.py). Each action runs on a worker with an empty cache (a fresh worker per
+# action: the cost of an input root the worker has not seen). Prints one table.
+#
+#   scripts/bench/worker.sh [ACTIONS] [FILES] [RTTS]     defaults: 20 10000 "0 2"
+#
+# The input root is FILES files of 20 KiB (random bytes) in 100 directories, plus busybox;
+# action i reads the 5 directories 5i..5i+4 (5% of the files) and writes two outputs.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+ACTIONS="${1:-20}"
+FILES="${2:-10000}"
+RTTS="${3:-0 2}"
+scripts/setup.sh --with-buildgrid
+BG="$WORK/buildgrid"
+URL="$(scripts/lib/buildgrid.sh start "$BG" main | tail -1)"
+BGPORT="${URL##*:}"
+cleanup_grid() { scripts/lib/buildgrid.sh stop "$BG" || true; bench_cleanup; }
+trap cleanup_grid EXIT
+
+echo "== the project: a ${FILES}-file sysroot and $ACTIONS actions"
+P="$WORK/project"
+mkdir -p "$P/elements" "$P/files"
+cp -a "$ROOT/examples/hello/files/base" "$P/files/base"
+python3 - "$P/files/sysroot/sysroot" "$FILES" <<'PY'
+import os, sys
+root, files = sys.argv[1], int(sys.argv[2])
+per = files // 100
+for d in range(100):
+    os.makedirs(f"{root}/d{d:02}", exist_ok=True)
+    for f in range(per):
+        with open(f"{root}/d{d:02}/f{f:04}", "wb") as out:
+            out.write(os.urandom(20 * 1024))
+PY
+cat >"$P/project.conf" <<'YAML'
+name: workerbench
+min-version: 2.0
+element-path: elements
+YAML
+printf 'kind: import\nsources:\n- kind: local\n  path: files/base\n' >"$P/elements/base.bst"
+printf 'kind: import\nsources:\n- kind: local\n  path: files/sysroot\n' >"$P/elements/sysroot.bst"
+for i in $(seq 0 $((ACTIONS - 1))); do
+  dirs=""
+  for k in 0 1 2 3 4; do dirs="$dirs /sysroot/d$(printf %02d $(( (5 * i + k) % 100 )))/*"; done
+  cat >"$P/elements/act-$i.bst" <<YAML
+kind: manual
+build-depends: [base.bst, sysroot.bst]
+config:
+  install-commands:
+  - mkdir -p %{install-root}/out
+  - cat $dirs | wc -c > %{install-root}/out/bytes-read
+  - echo action $i > %{install-root}/out/id
+YAML
+done
+CACHE="$WORK/client-cache"
+echo "== uploading the sources to BuildGrid once"
+(cd "$P" && "$LAZYCAS" build base.bst sysroot.bst --exec-remote "$URL" --instance main --cache-dir "$CACHE" 2>&1 | tail -3)
+
+# run MODE RTT: each action on a fresh worker; prints "seconds bytes_fetched_total cas_rpcs_total".
+run() {
+  local mode=$1 rtt=$2 cas="$URL" total=0 bytes=0 rpcs=0 proxy=""
+  if [ "$rtt" != 0 ]; then
+    local port; port=$(free_port)
+    python3 "$ROOT/scripts/bench/delay_proxy.py" "$port" "$BGPORT" "$(calc "$rtt / 2")" &
+    proxy=$!
+    wait_port "$port"
+    cas="grpc://127.0.0.1:$port"
+  fi
+  for i in $(seq 0 $((ACTIONS - 1))); do
+    local w="$WORK/w-$mode-$rtt-$i"
+    "$LAZYCAS" worker --bots-remote "$URL" --cas-remote "$cas" --instance main --capacity 1 \
+        --work-dir "$w" --stage "$mode" --bot-id "bench-$mode" --stats-file "$w.json" 2>"$w.log" &
+    local wpid=$!
+    for _ in $(seq 200); do grep -q "bot session" "$w.log" 2>/dev/null && break; sleep 0.05; done
+    local t0; t0=$(now)
+    (cd "$P" && "$LAZYCAS" build "act-$i.bst" --no-cache --exec-remote "$URL" --instance main --cache-dir "$CACHE" >/dev/null 2>"$w.build.log") \
+      || { echo "build of act-$i.bst failed:" >&2; tail -5 "$w.build.log" >&2; tail -5 "$w.log" >&2; exit 1; }
+    local t1; t1=$(now)
+    kill -TERM "$wpid"; wait "$wpid" || true
+    total=$(calc "$total + $t1 - $t0")
+    read -r b r < <(python3 - "$w.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+a = s["actions"][-1]
+cas = sum(v for k, v in s["rpcs"].items() if "BotSession" not in k)
+print(a["bytesFetched"], cas)
+PY
+)
+    bytes=$((bytes + b)); rpcs=$((rpcs + r))
+  done
+  [ -n "$proxy" ] && kill "$proxy" 2>/dev/null
+  echo "$total $bytes $rpcs"
+}
+
+declare -A SECONDS_ BYTES_ RPCS_
+for rtt in $RTTS; do
+  for mode in lazy copy; do
+    echo "== $ACTIONS actions, --stage $mode, ${rtt} ms RTT"
+    read -r s b r < <(run "$mode" "$rtt")
+    SECONDS_[$mode-$rtt]=$s; BYTES_[$mode-$rtt]=$b; RPCS_[$mode-$rtt]=$r
+  done
+done
+
+echo
+echo "$ACTIONS actions, each reading 5% of a $FILES-file input root ($(du -sh "$P/files/sysroot" | cut -f1)), a fresh worker per action"
+printf "%-8s %-6s %12s %16s %14s %10s %10s\n" RTT stage "wall (s)" "MiB fetched/act" "CAS RPCs/act" "time ×" "bytes ×"
+for rtt in $RTTS; do
+  for mode in lazy copy; do
+    s=${SECONDS_[$mode-$rtt]} b=${BYTES_[$mode-$rtt]} r=${RPCS_[$mode-$rtt]}
+    printf "%-8s %-6s %12.2f %16.2f %14.1f %10s %10s\n" "${rtt} ms" "$mode" "$s" "$(calc "$b / $ACTIONS / 1048576")" "$(calc "$r / $ACTIONS")" \
+      "$(calc "${SECONDS_[copy-$rtt]} / $s" | xargs printf %.2f)" "$(calc "${BYTES_[copy-$rtt]} / ($b > 0 ? $b : 1)" | xargs printf %.1f)"
+  done
+done
+echo "(time × and bytes ×: copy divided by this row; wall time is the sum of the per-action builds, client included)"
