@@ -136,7 +136,7 @@ let targets: [Target] = [
     // End-to-end tests of the `lazycas` binary: exit codes, messages, the README's commands.
     .testTarget(
         name: "CLITests",
-        dependencies: ["lazycas", "LocalCAS", "Mount", "RemoteCAS", "REAPI", "TestSupport"],
+        dependencies: ["lazycas", "LocalCAS", "Mount", "RemoteCAS", "REAPI", "TestSupport"] + grpc,
         swiftSettings: swiftSettings
     ),
 ]

@@ -1,8 +1,10 @@
 import Foundation
 import Glibc
+import GRPCCore
 import LocalCAS
 import REAPI
 import RemoteCAS
+import Synchronization
 import TestSupport
 import Testing
 
@@ -217,6 +219,43 @@ struct WorkerCLITests {
                 #expect(again.log.contains("detached the mounts a previous run left"), "\(again.log)")
                 await again.stop()
                 await rescuer.stop()
+            }
+        }
+    }
+
+    @Test func aCancelledOperationKillsItsActionOnTheWorker() async throws {
+        try await withCluster(workers: ["worker"]) { cluster, workers, dir in
+            let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
+            try await RemoteConnection.with(configuration) { connection in
+                let cas = CASClient(connection: connection)
+                let store = try LocalContentStore(root: dir.sub("client-cas"))
+                let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
+                _ = try await Uploader(client: cas, store: store).upload([root: .localCAS])
+                let marker = "lazycas-cancel-\(UUID().uuidString.prefix(8))"
+                let digest = try await action(["/bin/sh", "-c", "sleep 120; echo \(marker)"], root: root, store: store, cas: cas)
+                var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
+                request.instanceName = "main"
+                request.actionDigest = digest.proto
+                let name = Mutex<String?>(nil)
+                let execution = Build_Bazel_Remote_Execution_V2_Execution.Client(wrapping: connection.client)
+                let stream = Task {
+                    try await execution.execute(request: ClientRequest(message: request)) { response in
+                        for try await operation in response.messages { name.withLock { $0 = operation.name } }
+                    }
+                }
+                defer { stream.cancel() }
+                let worker = workers[0]
+                let running = await worker.waitUntil(timeout: .seconds(60)) { _ in
+                    (try? runTool(["pgrep", "-f", marker]).status) == 0 && name.withLock { $0 } != nil
+                }
+                #expect(running, "\(worker.log)")
+                var cancel = Google_Longrunning_CancelOperationRequest()
+                cancel.name = try #require(name.withLock { $0 })
+                _ = try await Google_Longrunning_Operations.Client(wrapping: connection.client).cancelOperation(cancel)
+                let cancelled = await worker.waitUntil(timeout: .seconds(30)) { $0.counter("leasesCancelled") == 1 }
+                #expect(cancelled, "\(worker.log)")
+                #expect(try runTool(["pgrep", "-f", marker]).status != 0, "the cancelled action still runs")
+                #expect(worker.counter("leasesCompleted") == 0)
             }
         }
     }

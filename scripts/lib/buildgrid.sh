@@ -71,6 +71,9 @@ server:
   - !channel
     address: "127.0.0.1:$port"
     insecure-mode: true
+# gRPC threads: each long-polling bot and each Execute stream holds one, and clients upload
+# many blobs at once (the default, 5 per CPU, refuses them with RESOURCE_EXHAUSTED).
+thread-pool-size: 64
 authorization:
   method: none
 connections:
