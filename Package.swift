@@ -73,7 +73,7 @@ let targets: [Target] = [
     .target(
         name: "Worker",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI", "Sandbox",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Sandbox",
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
         ] + grpc,

@@ -57,8 +57,7 @@ for name in sys.argv[2:]:
               f"{a['inputFiles']:>6} files {a['inputBytes']/2**20:6.2f} MiB "
               f"{a['filesFetched']:>6} files {a['bytesFetched']/2**20:6.2f} MiB {a['blobsUploaded']:>4} blobs")
 PY
-echo "== lazycas mount hello.bst and run it"
-mkdir -p "$WORK/mnt"
+echo "== lazycas shell hello.bst: run what the workers built, from a lazy mount of BuildGrid's CAS"
 "$LAZYCAS" shell hello.bst --remote "$URL" --instance main --cache-dir "$CACHE" -- hello --version
 
 echo "== a second build: all cache hits, no lease given out"

@@ -19,21 +19,18 @@ public final class LazyFileSystem: Sendable {
     public let stats: MountStats
     let listings: DirectoryListingCache
     let readAhead: ReadAhead
-    /// Whether cold small files ride along with a fetch (``ReadAhead``).
-    let readsAhead: Bool
     private let logger = Logger(label: "lazycas.mount")
 
-    /// - Parameter readsAhead: fetch likely next files with each cold read (fewer round trips,
-    ///   more bytes); off, exactly the files read are fetched.
-    public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats, readsAhead: Bool = true) {
-        self.readsAhead = readsAhead
+    /// - Parameter readAhead: how eagerly likely next files come along with a cold read (fewer
+    ///   round trips, more bytes).
+    public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats, readAhead: ReadAheadPolicy = .eager) {
         self.root = root
         self.store = store
         self.fetcher = fetcher
         self.stats = stats
         inodes = InodeTable(root: root)
         listings = DirectoryListingCache(tree: LocalTree(store: store))
-        readAhead = ReadAhead()
+        self.readAhead = ReadAhead(policy: readAhead)
     }
 
     /// Makes Directory nodes known before they are in the store (a mount that just fetched
@@ -182,7 +179,7 @@ public final class LazyFileSystem: Sendable {
             throw .io
         }
         var companions: [Digest] = []
-        if readsAhead, let position = position(of: inode) {
+        if let position = position(of: inode) {
             companions = readAhead.companions(of: digest, at: position, store: store) { try? listings.listing($0) }
         }
         do {

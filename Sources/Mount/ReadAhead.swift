@@ -15,6 +15,18 @@ import Synchronization
 ///
 /// Both fill one batch of at most ``batchBytes``; the local Directory nodes are the only input,
 /// so guessing costs no network.
+/// How eagerly a mount reads ahead.
+public enum ReadAheadPolicy: String, Sendable, CaseIterable {
+    /// Guess from the first cold read on (an interactive mount: `ls`, `grep -r`, `cp -r`).
+    case eager
+    /// Guess only after evidence: siblings after the second cold read in a directory, the walk
+    /// after the second cold read anywhere. An action that reads one file fetches one file; one
+    /// that scans directories still gets batches (a build worker).
+    case cautious
+    /// Fetch exactly the files read.
+    case off
+}
+
 final class ReadAhead: Sendable {
     /// Files larger than this are never batched with others.
     static let smallFile: Int64 = 256 * 1024
@@ -40,8 +52,16 @@ final class ReadAhead: Sendable {
         var walk = Score()
         /// Blobs sent on a guess and not read yet, with the guess that sent them.
         var outstanding: [Digest: Guess] = [:]
+        /// Cold reads so far, per directory and in all (the evidence ``ReadAheadPolicy/cautious`` waits for).
+        var coldReads: [UInt64: Int] = [:]
+        var totalColdReads = 0
     }
     private let state = Mutex(State())
+    let policy: ReadAheadPolicy
+
+    init(policy: ReadAheadPolicy = .eager) {
+        self.policy = policy
+    }
 
     /// Where a file sits: its directory's listing and inode, its name, and the directories
     /// above, innermost first, each with the name of the entry to continue after.
@@ -56,9 +76,14 @@ final class ReadAhead: Sendable {
     /// - Parameter listingOf: the listing of a Directory digest (local, cached).
     func companions(of digest: Digest, at position: Position, store: LocalContentStore,
                     listingOf: (Digest) -> DirectoryListing?) -> [Digest] {
-        guard digest.sizeBytes <= Self.smallFile else { return [] }
-        let (siblingsAllowed, walkAllowed) = state.withLock {
-            (($0.directories[position.parent] ?? Score()).worthIt, $0.walk.worthIt)
+        guard policy != .off, digest.sizeBytes <= Self.smallFile else { return [] }
+        let cautious = policy == .cautious
+        let (siblingsAllowed, walkAllowed) = state.withLock { s in
+            let here = s.coldReads[position.parent, default: 0]
+            s.coldReads[position.parent] = here + 1
+            s.totalColdReads += 1
+            return ((s.directories[position.parent] ?? Score()).worthIt && (!cautious || here >= 1),
+                    s.walk.worthIt && (!cautious || s.totalColdReads >= 2))
         }
         var picked: [Digest: Guess] = [:]
         var bytes: Int64 = 0

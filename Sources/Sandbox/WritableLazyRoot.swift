@@ -21,9 +21,9 @@ public final class WritableLazyRoot: Sendable {
     /// mount over) and the overlay on it, in the scratch `directory` (replaced if it exists).
     /// - Parameters:
     ///   - seed: Directory nodes not yet in `store`, served from memory.
-    ///   - readsAhead: let cold reads bring likely next files along (see ``LazyFileSystem``).
+    ///   - readAhead: how eagerly cold reads bring likely next files along (``ReadAheadPolicy``).
     public init(root: Digest, in directory: String, store: LocalContentStore, fetcher: BlobFetcher?,
-                seed: [Digest: ValidatedDirectory], readsAhead: Bool = true) throws {
+                seed: [Digest: ValidatedDirectory], readAhead: ReadAheadPolicy = .eager) throws {
         self.directory = directory
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory + "/lower", withIntermediateDirectories: true)
@@ -38,7 +38,7 @@ public final class WritableLazyRoot: Sendable {
         let lower = try composer.overlay(layers + [TreeComposer.Layer(root: root, label: "the tree")])
         self.lower = lower
         fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description),
-                             readsAhead: readsAhead)
+                             readAhead: readAhead)
         fs.seed(seed)
         let mount: FuseMount
         do {

@@ -98,6 +98,11 @@ public final class Bot: Sendable {
                 }
             }
             guard let current = session else {
+                if stopping {
+                    // No session to report to: wait for the dropped leases to wind down.
+                    await wakeup.wait(for: .milliseconds(200))
+                    continue
+                }
                 do {
                     let created = try await bots.create(newSession(), parent: configuration.instance, timeout: configuration.pollTimeout)
                     session = created

@@ -107,7 +107,7 @@ final class LeaseRunner: Sendable {
         switch configuration.staging {
         case .lazy:
             let root = try WritableLazyRoot(root: inputRoot, in: scratch + "/root", store: store, fetcher: files, seed: [:],
-                                            readsAhead: configuration.readAhead)
+                                            readAhead: configuration.readAhead)
             do {
                 metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
                 metadata.executionStartTimestamp = metadata.inputFetchCompletedTimestamp

@@ -1,4 +1,5 @@
 import Foundation
+import Mount
 
 /// How a `lazycas worker` presents itself to the scheduler and runs what it is given.
 public struct WorkerConfiguration: Sendable {
@@ -25,9 +26,9 @@ public struct WorkerConfiguration: Sendable {
     /// Holds the worker's partial CAS (`cas/`) and each action's scratch space (`actions/`).
     public var workDirectory: String
     public var staging: Staging = .lazy
-    /// With lazy staging, let each cold read bring likely next files along (fewer round trips,
-    /// more bytes fetched). Off by default: a worker fetches exactly what the action reads.
-    public var readAhead = false
+    /// With lazy staging, how eagerly cold reads bring likely next files along (fewer round
+    /// trips, more bytes). Cautious by default: an action that reads one file fetches that file.
+    public var readAhead: ReadAheadPolicy = .cautious
     /// The local CAS is kept under this many bytes, least recently used blobs evicted first;
     /// nil: no limit.
     public var cacheLimit: Int64?

@@ -61,7 +61,8 @@ WARM=$!
 (cd "$P" && "$LAZYCAS" build act-0.bst --exec-remote "$URL" --instance main --cache-dir "$CACHE" 2>&1 | tail -4)
 kill -TERM "$WARM"; wait "$WARM" || true
 
-# run MODE RTT: each action on a fresh worker; prints "seconds bytes_fetched_total cas_rpcs_total".
+# run MODE RTT: each action on a fresh worker; prints "seconds bytes_fetched_total cas_rpcs_total",
+# seconds being the worker's own time per action (lease received to result ready), summed.
 run() {
   local mode=$1 rtt=$2 cas="$URL" total=0 bytes=0 rpcs=0 proxy=""
   if [ "$rtt" != 0 ]; then
@@ -77,21 +78,18 @@ run() {
         --work-dir "$w" --stage "$mode" --bot-id "bench-$mode" --stats-file "$w.json" 2>"$w.log" &
     local wpid=$!
     for _ in $(seq 200); do grep -q "bot session" "$w.log" 2>/dev/null && break; sleep 0.05; done
-    local t0; t0=$(now)
     (cd "$P" && "$LAZYCAS" build "act-$i.bst" --no-cache --exec-remote "$URL" --instance main --cache-dir "$CACHE" >/dev/null 2>"$w.build.log") \
       || { echo "build of act-$i.bst failed:" >&2; tail -5 "$w.build.log" >&2; tail -5 "$w.log" >&2; exit 1; }
-    local t1; t1=$(now)
     kill -TERM "$wpid"; wait "$wpid" || true
-    total=$(calc "$total + $t1 - $t0")
-    read -r b r < <(python3 - "$w.json" <<'PY'
+    read -r t b r < <(python3 - "$w.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 a = s["actions"][-1]
 cas = sum(v for k, v in s["rpcs"].items() if "BotSession" not in k)
-print(a["bytesFetched"], cas)
+print(a["seconds"], a["bytesFetched"], cas)
 PY
 )
-    bytes=$((bytes + b)); rpcs=$((rpcs + r))
+    total=$(calc "$total + $t"); bytes=$((bytes + b)); rpcs=$((rpcs + r))
   done
   [ -n "$proxy" ] && kill "$proxy" 2>/dev/null
   echo "$total $bytes $rpcs"
@@ -108,7 +106,7 @@ done
 
 echo
 echo "$ACTIONS actions, each reading 5% of a $FILES-file input root ($(du -sh "$P/files/sysroot" | cut -f1)), a fresh worker per action"
-printf "%-8s %-6s %12s %16s %14s %10s %10s\n" RTT stage "wall (s)" "MiB fetched/act" "CAS RPCs/act" "time ×" "bytes ×"
+printf "%-8s %-6s %12s %16s %14s %10s %10s\n" RTT stage "action (s)" "MiB fetched/act" "CAS RPCs/act" "time ×" "bytes ×"
 for rtt in $RTTS; do
   for mode in lazy copy; do
     s=${SECONDS_[$mode-$rtt]} b=${BYTES_[$mode-$rtt]} r=${RPCS_[$mode-$rtt]}
@@ -116,4 +114,4 @@ for rtt in $RTTS; do
       "$(calc "${SECONDS_[copy-$rtt]} / $s" | xargs printf %.2f)" "$(calc "${BYTES_[copy-$rtt]} / ($b > 0 ? $b : 1)" | xargs printf %.1f)"
   done
 done
-echo "(time × and bytes ×: copy divided by this row; wall time is the sum of the per-action builds, client included)"
+echo "(action: the worker's time from lease to result, summed over the actions; time × and bytes ×: copy divided by this row)"
