@@ -46,9 +46,8 @@ public enum ProcessRunner {
         // is this process (a worker's lazy mount), a cooperative thread must not be the one
         // waiting. Spawning and reaping both happen on a thread of their own.
         let state = ReapState()
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            guard !Task.isCancelled else { return }
+        // On a dispatch queue, not a task: a busy cooperative pool must not delay the kill.
+        let timer = DispatchWorkItem {
             state.value.withLock { s in
                 s.timedOut = true
                 guard let pid = s.pid, !s.reaped else { return }
@@ -57,6 +56,10 @@ public enum ProcessRunner {
                 s.killed = true
             }
         }
+        let (seconds, attoseconds) = timeout.components
+        DispatchQueue.global().asyncAfter(
+            deadline: .now() + .nanoseconds(Int(min(seconds, Int64(Int.max / 1_000_000_000 - 1))) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)),
+            execute: timer)
         let request = SpawnRequest(argv: argv[0], actions: actions, attributes: nil, arguments: cArgs.pointer, environment: cEnv.pointer)
         defer { timer.cancel() }
         let result = await withTaskCancellationHandler {

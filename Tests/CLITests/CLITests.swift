@@ -55,11 +55,26 @@ struct CLI {
 @Suite struct CLIInputTests {
     let cli = CLI()
 
+    @Test func workerRefusesBadInputBeforeItStarts() throws {
+        let noScheduler = try cli.run(["worker", "--work-dir", cli.home.sub("w")])
+        #expect(noScheduler.status == 1)
+        #expect(noScheduler.stderr.contains("--bots-remote"), "\(noScheduler.stderr)")
+        let badStage = try cli.run(["worker", "--bots-remote", "grpc://127.0.0.1:1", "--stage", "mirror"])
+        #expect(badStage.status == 1)
+        #expect(badStage.stderr.contains("--stage is lazy or copy"), "\(badStage.stderr)")
+        let badPlatform = try cli.run(["worker", "--bots-remote", "grpc://127.0.0.1:1", "--platform", "OSFamily"])
+        #expect(badPlatform.status == 1)
+        #expect(badPlatform.stderr.contains("NAME=VALUE"), "\(badPlatform.stderr)")
+        let badLimit = try cli.run(["worker", "--bots-remote", "grpc://127.0.0.1:1", "--cache-limit", "lots"])
+        #expect(badLimit.status == 1)
+        #expect(badLimit.stderr.contains("is not a size"), "\(badLimit.stderr)")
+    }
+
     @Test(arguments: [
         ["--help"], ["cas", "--help"], ["cas", "put", "--help"], ["cas", "get-tree", "--help"],
         ["cas", "ls", "--help"], ["cas", "cat", "--help"], ["ref", "--help"], ["ref", "set", "--help"],
         ["mount", "--help"], ["umount", "--help"], ["serve", "--help"], ["cas", "stats", "--help"],
-        ["build", "--help"], ["artifact", "--help"], ["shell", "--help"], ["checkout", "--help"], ["artifact", "list", "--help"], ["artifact", "log", "--help"],
+        ["build", "--help"], ["artifact", "--help"], ["shell", "--help"], ["checkout", "--help"], ["artifact", "list", "--help"], ["artifact", "log", "--help"], ["worker", "--help"],
     ])
     func everyCommandHasHelp(arguments: [String]) throws {
         let r = try cli.run(arguments)

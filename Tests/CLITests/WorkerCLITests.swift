@@ -21,7 +21,7 @@ struct WorkerCLITests {
         let dir = TemporaryDirectory("workers")
         var workers: [WorkerProcess] = []
         do {
-            for name in names { workers.append(try WorkerProcess(name, cluster: cluster, in: dir, capacity: capacity, extra: extra)) }
+            for name in names { workers.append(try await WorkerProcess.start(name, cluster: cluster, in: dir, capacity: capacity, extra: extra)) }
             for worker in workers {
                 let registered = await worker.waitUntil(timeout: .seconds(30)) { $0.counter("sessionsCreated") >= 1 }
                 #expect(registered, "\(worker.name) did not register:\n\(worker.log)\n\(cluster.log)")
@@ -111,19 +111,21 @@ struct WorkerCLITests {
 
     /// An input root of 2,000 distinct files in 20 directories, uploaded to BuildGrid's CAS.
     func wideInputRoot(_ dir: TemporaryDirectory, cas: CASClient) async throws -> (root: Digest, store: LocalContentStore) {
-        let tree = dir.sub("wide")
-        for d in 0..<20 {
-            try FileManager.default.createDirectory(atPath: "\(tree)/d\(d)", withIntermediateDirectories: true)
-            for f in 0..<100 {
-                try Data("file \(d)/\(f)\n".utf8 + Data(repeating: UInt8(f), count: 1000)).write(to: URL(fileURLWithPath: "\(tree)/d\(d)/f\(f)"))
+        let tree = dir.sub("wide"), casPath = dir.sub("client-cas")
+        let (root, store, all) = try await offPool { () throws -> (Digest, LocalContentStore, (directories: Set<Digest>, files: Set<Digest>)) in
+            for d in 0..<20 {
+                try FileManager.default.createDirectory(atPath: "\(tree)/d\(d)", withIntermediateDirectories: true)
+                for f in 0..<100 {
+                    try Data("file \(d)/\(f)\n".utf8 + Data(repeating: UInt8(f), count: 1000)).write(to: URL(fileURLWithPath: "\(tree)/d\(d)/f\(f)"))
+                }
             }
+            let store = try LocalContentStore(root: casPath)
+            let imported = try TreeImporter(store: store, storeFiles: true).importDirectory(at: tree)
+            for (digest, data) in imported.directories { try store.put(data, expecting: digest) }
+            return (imported.root, store, try LocalTree(store: store).digests(under: imported.root))
         }
-        let store = try LocalContentStore(root: dir.sub("client-cas"))
-        let imported = try TreeImporter(store: store, storeFiles: true).importDirectory(at: tree)
-        for (digest, data) in imported.directories { try store.put(data, expecting: digest) }
-        let all = try LocalTree(store: store).digests(under: imported.root)
         _ = try await Uploader(client: cas, store: store).upload(Dictionary(uniqueKeysWithValues: (all.directories.union(all.files)).map { ($0, .localCAS) }))
-        return (imported.root, store)
+        return (root, store)
     }
 
     /// Stores an Action running `arguments` on `root` with the host's tools, uploads it and its
@@ -157,7 +159,7 @@ struct WorkerCLITests {
             let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
             try await RemoteConnection.with(configuration) { connection in
                 let cas = CASClient(connection: connection)
-                let (root, store) = try await wideInputRoot(dir, cas: cas)
+                let (root, store) = try await wideInputRoot(dir, cas: cas)  // files written off the pool
                 let digest = try await action(["/bin/cat", "d7/f42"], root: root, store: store, cas: cas)
                 let response = try await ExecutionClient(cas: cas).execute(digest, timeout: .seconds(120))
                 #expect(response.status.code == 0, "\(response.status.message)")
@@ -174,7 +176,7 @@ struct WorkerCLITests {
 
                 // The same kind of action on a copying worker fetches every file first.
                 await workers[0].stop()
-                let copy = try WorkerProcess("copy", cluster: cluster, in: dir, extra: ["--stage", "copy"])
+                let copy = try await WorkerProcess.start("copy", cluster: cluster, in: dir, extra: ["--stage", "copy"])
                 defer { copy.signal(SIGKILL) }
                 let other = try await action(["/bin/cat", "d7/f43"], root: root, store: store, cas: cas)
                 let copied = try await ExecutionClient(cas: cas).execute(other, timeout: .seconds(120))
@@ -206,20 +208,28 @@ struct WorkerCLITests {
                 #expect(running, "\(doomed.log)")
                 doomed.signal(SIGKILL)
                 _ = await doomed.waitUntil(timeout: .seconds(10)) { !$0.isRunning }
-                let rescuer = try WorkerProcess("rescuer", cluster: cluster, in: dir)
+                let rescuer = try await WorkerProcess.start("rescuer", cluster: cluster, in: dir)
                 let response = try await execution.value
                 #expect(response.result.exitCode == 0, "\(response.status.message)\n\(rescuer.log)")
                 #expect(try await stdout(of: response, cas: cas) == "survived\n")
                 #expect(rescuer.counter("leasesCompleted") == 1, "\(rescuer.log)")
 
                 // Restarted on the same work directory, the killed worker clears what it left mounted.
-                let again = try WorkerProcess("doomed", cluster: cluster, in: dir)
+                let again = try await WorkerProcess.start("doomed", cluster: cluster, in: dir)
                 let back = await again.waitUntil(timeout: .seconds(30)) { $0.counter("sessionsCreated") == 1 }
                 #expect(back, "\(again.log)")
                 #expect(again.log.contains("detached the mounts a previous run left"), "\(again.log)")
                 await again.stop()
                 await rescuer.stop()
             }
+        }
+    }
+
+    /// Whether any process's command line contains `text` (read from /proc, without blocking).
+    static func processRunning(matching text: String) -> Bool {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
+        return pids.contains { pid in
+            FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self).contains(text) } ?? false
         }
     }
 
@@ -246,7 +256,7 @@ struct WorkerCLITests {
                 defer { stream.cancel() }
                 let worker = workers[0]
                 let running = await worker.waitUntil(timeout: .seconds(60)) { _ in
-                    (try? runTool(["pgrep", "-f", marker]).status) == 0 && name.withLock { $0 } != nil
+                    Self.processRunning(matching: marker) && name.withLock { $0 } != nil
                 }
                 #expect(running, "\(worker.log)")
                 var cancel = Google_Longrunning_CancelOperationRequest()
@@ -254,7 +264,7 @@ struct WorkerCLITests {
                 _ = try await Google_Longrunning_Operations.Client(wrapping: connection.client).cancelOperation(cancel)
                 let cancelled = await worker.waitUntil(timeout: .seconds(30)) { $0.counter("leasesCancelled") == 1 }
                 #expect(cancelled, "\(worker.log)")
-                #expect(try runTool(["pgrep", "-f", marker]).status != 0, "the cancelled action still runs")
+                #expect(!Self.processRunning(matching: marker), "the cancelled action still runs")
                 #expect(worker.counter("leasesCompleted") == 0)
             }
         }

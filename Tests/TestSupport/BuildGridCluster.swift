@@ -31,8 +31,8 @@ public final class BuildGridCluster: Sendable {
     /// Runs `scripts/lib/buildgrid.sh` (which leaves daemons behind, hence ``SpawnedProcess``).
     private static func script(_ arguments: [String], in dir: TemporaryDirectory, keepalive: Int) async -> (Int32, String) {
         let output = dir.path + "/script-\(UUID().uuidString).log"
-        guard let process = try? SpawnedProcess(["bash", script] + arguments, output: output,
-                                                environment: ["BGD_KEEPALIVE": "\(keepalive)"]) else { return (-1, "cannot run \(script)") }
+        guard let process = try? await SpawnedProcess.start(["bash", script] + arguments, output: output,
+                                                            environment: ["BGD_KEEPALIVE": "\(keepalive)"]) else { return (-1, "cannot run \(script)") }
         let status = await process.wait(timeout: .seconds(120)) ?? -1
         return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
@@ -61,20 +61,28 @@ public final class WorkerProcess: Sendable {
     public let logFile: String
     private let process: SpawnedProcess
 
-    /// Starts `lazycas worker` for `cluster`; `extra` arguments are appended.
-    public init(_ name: String, cluster: BuildGridCluster, in directory: TemporaryDirectory,
-                capacity: Int = 1, extra: [String] = []) throws {
+    private init(name: String, workDirectory: String, statsFile: String, logFile: String, process: SpawnedProcess) {
         self.name = name
-        workDirectory = directory.sub(name)
-        statsFile = directory.path + "/\(name).json"
-        logFile = directory.path + "/\(name).log"
+        self.workDirectory = workDirectory
+        self.statsFile = statsFile
+        self.logFile = logFile
+        self.process = process
+    }
+
+    /// Starts `lazycas worker` for `cluster`; `extra` arguments are appended.
+    public static func start(_ name: String, cluster: BuildGridCluster, in directory: TemporaryDirectory,
+                             capacity: Int = 1, extra: [String] = []) async throws -> WorkerProcess {
+        let workDirectory = directory.sub(name)
+        let statsFile = directory.path + "/\(name).json"
+        let logFile = directory.path + "/\(name).log"
         try? FileManager.default.removeItem(atPath: statsFile)
-        process = try SpawnedProcess(
+        let process = try await SpawnedProcess.start(
             [TestEnvironment.lazycasBinary, "worker", "--bots-remote", cluster.url, "--cas-remote", cluster.url,
              "--instance", cluster.instance, "--capacity", "\(capacity)",
              "--platform", "OSFamily=linux", "--work-dir", workDirectory,
              "--bot-id", name, "--stats-file", statsFile, "--drain-timeout", "5"] + extra,
             output: logFile, environment: ["HOME": directory.sub("\(name)-home")])
+        return WorkerProcess(name: name, workDirectory: workDirectory, statsFile: statsFile, logFile: logFile, process: process)
     }
 
     /// The worker's counters as JSON (nil until its first write).
@@ -113,7 +121,7 @@ public final class WorkerProcess: Sendable {
             signal(SIGKILL)
             _ = await waitUntil(timeout: .seconds(5)) { !$0.isRunning }
         }
-        let cleanup = try? SpawnedProcess(["sh", "-c", "grep -o ' \(workDirectory)[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"],
+        let cleanup = try? await SpawnedProcess.start(["sh", "-c", "grep -o ' \(workDirectory)[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"],
                                           output: "/dev/null")
         _ = await cleanup?.wait(timeout: .seconds(10))
     }

@@ -10,8 +10,14 @@ public final class SpawnedProcess: Sendable {
     public let pid: pid_t
     private let status = Mutex<Int32?>(nil)
 
-    /// Starts `argv` (looked up on PATH) with `environment` added to ours.
-    public init(_ argv: [String], output: String, environment: [String: String] = [:]) throws {
+    /// Starts `argv` (looked up on PATH) with `environment` added to ours, from a thread of its
+    /// own: the child closes our descriptors as it execs, and closing one of a FUSE file this
+    /// process serves waits for this process, so no cooperative thread may be the one waiting.
+    public static func start(_ argv: [String], output: String, environment: [String: String] = [:]) async throws -> SpawnedProcess {
+        try await offPool { try SpawnedProcess(argv, output: output, environment: environment) }
+    }
+
+    private init(_ argv: [String], output: String, environment: [String: String]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
