@@ -127,7 +127,13 @@ public final class Bot: Sendable {
                 backoff = .milliseconds(200)
                 if stopping && reported.count == request.leases.count && idle { terminatingSent = true }
                 let fresh = apply(answer, reported: reported)
-                if stopping || fresh > 0 || !reported.isEmpty { continue }
+                if fresh > 0 || !reported.isEmpty || terminatingSent { continue }
+                // While draining, BuildGrid answers at once (a terminating bot gets no work):
+                // report again when a lease finishes, or in a second.
+                if stopping {
+                    await wakeup.wait(for: .seconds(1))
+                    continue
+                }
                 // At capacity the scheduler answers at once (it has nothing to wait for): wait
                 // for a lease to finish, or until the session needs a keepalive. A scheduler that
                 // does not long-poll at all gets a poll a second.
