@@ -16,13 +16,13 @@ WORKERS=()
 cleanup() {
   for pid in "${WORKERS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${WORKERS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  scripts/lib/buildgrid.sh stop "$WORK/buildgrid" || true
+  "$ROOT/scripts/lib/buildgrid.sh" stop "$WORK/buildgrid" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 echo "== PostgreSQL + BuildGrid (instance 'main')"
-URL="$(scripts/lib/buildgrid.sh start "$WORK/buildgrid" main | tail -1)"
+URL="$("$ROOT/scripts/lib/buildgrid.sh" start "$WORK/buildgrid" main | tail -1)"
 echo "   BuildGrid at $URL (log: $WORK/buildgrid/bgd.log)"
 
 for name in worker-1 worker-2; do
