@@ -109,7 +109,7 @@ public final class Bot: Sendable {
                     stats.update { $0.sessionsCreated += 1 }
                     logger.notice("bot session \(created.name) on \(bots.endpoint)")
                     backoff = .milliseconds(200)
-                    accept(created)
+                    _ = apply(created, reported: [])  // the leases a fresh session came with
                 } catch {
                     logger.warning("cannot register with \(bots.endpoint): \(error); retrying")
                     await wakeup.wait(for: backoff)
@@ -217,11 +217,6 @@ public final class Bot: Sendable {
             return lease
         } + finished
         return (session, Set(finished.map(\.id)))
-    }
-
-    /// Starts the leases a fresh session came with.
-    private func accept(_ session: Session) {
-        _ = apply(session, reported: [])
     }
 
     /// Applies the scheduler's answer: starts new leases, kills the ones it took back, forgets

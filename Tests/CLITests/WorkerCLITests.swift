@@ -83,16 +83,7 @@ struct WorkerCLITests {
         try await withCluster(workers: ["worker-a", "worker-b"], capacity: 2) { cluster, workers, dir in
             let project = try cli.examples()
             let endpoint = cluster.url.replacingOccurrences(of: "grpc://", with: "http://")
-            let config = dir.path + "/buildstream.conf"
-            try """
-                cachedir: \(dir.sub("bst-cache"))
-                logdir: \(dir.sub("bst-logs"))
-                sourcedir: \(dir.sub("bst-sources"))
-                remote-execution:
-                  execution-service: {url: "\(endpoint)", instance-name: main}
-                  storage-service: {url: "\(endpoint)", instance-name: main}
-                  action-cache-service: {url: "\(endpoint)", instance-name: main}
-                """.write(toFile: config, atomically: true, encoding: .utf8)
+            let config = try writeBuildStreamConfig(in: dir, remote: endpoint, instance: "main")
             let (status, log) = try await offPool {
                 try runBuildStream(["--config", config, "--directory", project, "build", "world.bst"], work: dir)
             }
@@ -189,14 +180,23 @@ struct WorkerCLITests {
         }
     }
 
+    /// A connection to the cluster's instance `main`, a client store, and an empty input root
+    /// uploaded there, for actions that need nothing but the host's tools.
+    func withEmptyRoot(_ cluster: BuildGridCluster, _ dir: TemporaryDirectory,
+                       _ body: (RemoteConnection, CASClient, LocalContentStore, Digest) async throws -> Void) async throws {
+        let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
+        try await RemoteConnection.with(configuration) { connection in
+            let cas = CASClient(connection: connection)
+            let store = try LocalContentStore(root: dir.sub("client-cas"))
+            let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
+            _ = try await Uploader(client: cas, store: store).upload([root: .localCAS])
+            try await body(connection, cas, store, root)
+        }
+    }
+
     @Test func aLeaseOfAKilledWorkerIsRequeuedAndAnotherWorkerCompletesIt() async throws {
         try await withCluster(workers: ["doomed"]) { cluster, workers, dir in
-            let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
-            try await RemoteConnection.with(configuration) { connection in
-                let cas = CASClient(connection: connection)
-                let store = try LocalContentStore(root: dir.sub("client-cas"))
-                let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
-                _ = try await Uploader(client: cas, store: store).upload([root: .localCAS])
+            try await withEmptyRoot(cluster, dir) { connection, cas, store, root in
                 let digest = try await action(["/bin/sh", "-c", "sleep 4; echo survived"], root: root, store: store, cas: cas)
                 let execution = Task { try await ExecutionClient(cas: cas).execute(digest, timeout: .seconds(180)) }
                 let doomed = workers[0]
@@ -235,12 +235,7 @@ struct WorkerCLITests {
 
     @Test func aCancelledOperationKillsItsActionOnTheWorker() async throws {
         try await withCluster(workers: ["worker"]) { cluster, workers, dir in
-            let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
-            try await RemoteConnection.with(configuration) { connection in
-                let cas = CASClient(connection: connection)
-                let store = try LocalContentStore(root: dir.sub("client-cas"))
-                let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
-                _ = try await Uploader(client: cas, store: store).upload([root: .localCAS])
+            try await withEmptyRoot(cluster, dir) { connection, cas, store, root in
                 let marker = "lazycas-cancel-\(UUID().uuidString.prefix(8))"
                 let digest = try await action(["/bin/sh", "-c", "sleep 120; echo \(marker)"], root: root, store: store, cas: cas)
                 var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()

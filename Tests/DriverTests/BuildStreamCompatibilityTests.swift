@@ -52,16 +52,7 @@ struct BuildStreamRemoteExecutionTests {
         let server = try await TestServer.start(.lazycasServe)
         defer { Task { await server.stop() } }
         let endpoint = "http://127.0.0.1:\(server.port)"
-        let config = work.path + "/buildstream.conf"
-        try """
-            cachedir: \(work.sub("cache"))
-            logdir: \(work.sub("logs"))
-            sourcedir: \(work.sub("sources"))
-            remote-execution:
-              execution-service: {url: "\(endpoint)"}
-              storage-service: {url: "\(endpoint)"}
-              action-cache-service: {url: "\(endpoint)"}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try writeBuildStreamConfig(in: work, remote: endpoint)
         let project = h.projectRoot
         let (status, log) = try await offPool {
             try runBuildStream(["--config", config, "--directory", project, "build", "world.bst"], work: work)

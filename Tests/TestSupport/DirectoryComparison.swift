@@ -40,3 +40,20 @@ public func runBuildStream(_ arguments: [String], work: TemporaryDirectory) thro
                              environment: ["XDG_CACHE_HOME": work.sub("xdg-cache"), "XDG_CONFIG_HOME": work.sub("xdg-config")])
     return (result.status, result.output)
 }
+
+/// Writes a BuildStream user config with its cache, logs and sources under `work` and, with
+/// `remote` (an `http://HOST:PORT` URL), every remote-execution service there; returns its path.
+public func writeBuildStreamConfig(in work: TemporaryDirectory, remote: String, instance: String? = nil) throws -> String {
+    let config = work.path + "/buildstream.conf"
+    let service = "{url: \"\(remote)\"\(instance.map { ", instance-name: \($0)" } ?? "")}"
+    try """
+        cachedir: \(work.sub("cache"))
+        logdir: \(work.sub("logs"))
+        sourcedir: \(work.sub("sources"))
+        remote-execution:
+          execution-service: \(service)
+          storage-service: \(service)
+          action-cache-service: \(service)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+    return config
+}
