@@ -56,7 +56,7 @@ let targets: [Target] = [
     .target(
         name: "Sandbox",
         dependencies: [
-            "LocalCAS", "REAPI", "Mount", "RemoteCAS",
+            "LocalCAS", "REAPI",
             .product(name: "Logging", package: "swift-log"),
         ],
         swiftSettings: swiftSettings

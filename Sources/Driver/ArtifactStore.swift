@@ -35,11 +35,7 @@ public struct ArtifactStore: Sendable {
         do { data = try encoder.encode(artifact) } catch {
             throw CASError(.io, "cannot encode the record of \(artifact.refName)", cause: error)
         }
-        let tmp = "\(path).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: tmp, contents: data), rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw CASError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
-        }
+        try AtomicFile.write(data, to: path)
         try refs.set(artifact.refName, to: artifact.root)
     }
 

@@ -65,7 +65,7 @@ struct RemoteActionRunner: Sendable {
         let response = try await remotes.execution.execute(action, skipCacheLookup: skipCache, timeout: executionTimeout) { stage in
             onStage("\(stage)".uppercased())
         }
-        if response.status.code != 0 {
+        if !response.status.isOK {
             throw BuildFailure(element: element.name, message: Self.describe(response.status, action: action), logTail: "")
         }
         let result = response.result

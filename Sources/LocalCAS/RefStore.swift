@@ -40,14 +40,10 @@ public struct RefStore: Sendable {
             dir += "/" + component
             try LocalContentStore.makeDirectory(dir)
         }
-        let tmp = "\(path).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data("\(digest)\n".utf8)) else {
-            throw CASError(.io, "cannot write ref file \(tmp)")
-        }
-        guard rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw CASError(.io, "cannot write ref '\(name)': \(reason)")
+        do {
+            try AtomicFile.write(Data("\(digest)\n".utf8), to: path)
+        } catch {
+            throw CASError(.io, "cannot write ref '\(name)'", cause: error)
         }
     }
 

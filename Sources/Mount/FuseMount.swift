@@ -6,10 +6,10 @@ import LocalCAS
 /// One FUSE mount of a ``LazyFileSystem``: creates the session, mounts it, runs libfuse's
 /// multi-threaded loop on its own threads, and unmounts.
 ///
-/// `fusermount3 -u MOUNTPOINT` or ``unmount()`` end the loop; ``unmountOnSignals()`` makes
-/// SIGINT, SIGTERM and SIGHUP do the same. (libfuse's own signal handlers are not used: its
-/// loop threads block signals, so a signal lands on some other thread and the loop, asleep in
-/// `sem_wait`, never notices.)
+/// `fusermount3 -u MOUNTPOINT` or ``unmount()`` end the loop. (libfuse's own signal handlers
+/// are not used: its loop threads block signals, so a signal lands on some other thread and the
+/// loop, asleep in `sem_wait`, never notices; whoever owns the process calls ``unmount()`` from
+/// a `SignalTrap` instead.)
 public final class FuseMount: @unchecked Sendable {
     // @unchecked: `session` is set in init and only used by `run` (once) and `unmount`, which
     // libfuse allows from another thread.
@@ -19,7 +19,7 @@ public final class FuseMount: @unchecked Sendable {
 
     /// Creates the session and mounts it at `mountpoint`.
     /// - Parameter allowOther: let users other than the mounting one see the tree.
-    public init(fs: LazyFileSystem, mountpoint: String, allowOther: Bool = false) throws(CASError) {
+    public init(fs: LazyFileSystem, mountpoint: String, allowOther: Bool = false) throws(MountError) {
         self.mountpoint = mountpoint
         adapter = FuseAdapter(fs: fs)
         var options = "ro,default_permissions,fsname=lazycas:\(fs.root.hash.prefix(12)),subtype=lazycas"
@@ -34,12 +34,12 @@ public final class FuseMount: @unchecked Sendable {
         var ops = FuseOperations.make()
         let userdata = Unmanaged.passUnretained(adapter).toOpaque()
         guard let session = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata) else {
-            throw CASError(.io, "cannot create a FUSE session (is /dev/fuse available?)")
+            throw MountError("cannot create a FUSE session (is /dev/fuse available?)")
         }
         fuse_opt_free_args(&args)
         guard fuse_session_mount(session, mountpoint) == 0 else {
             fuse_session_destroy(session)
-            throw CASError(.io, "cannot mount FUSE at \(mountpoint) (is it an existing, empty, unmounted directory?)")
+            throw MountError("cannot mount FUSE at \(mountpoint) (is it an existing, empty, unmounted directory?)")
         }
         self.session = session
         adapter.session.withLock { $0 = SessionPointer(raw: session) }
@@ -69,28 +69,11 @@ public final class FuseMount: @unchecked Sendable {
         }
     }
 
-    /// Unmounts on SIGINT, SIGTERM or SIGHUP (which no longer kill the process). Call before
-    /// mounting, so no signal can leave a stale mount behind.
-    public static func unmountOnSignals(_ mount: @escaping @Sendable () -> FuseMount?) -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM, SIGHUP].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { mount()?.unmount() }
-            source.resume()
-            return source
-        }
-    }
-
     /// Ends ``run(threads:)`` from another thread.
     public func unmount() {
         fuse_session_exit(session)
         // exit alone does not wake a loop blocked reading /dev/fuse; the unmount does.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
-        process.arguments = ["-u", "-z", mountpoint]
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        process.waitUntilExit()
+        _ = try? Mountpoint.detach(mountpoint, lazily: true)
         // Readers blocked on a fetch keep a lazily unmounted connection alive: answer them.
         adapter.failPending()
     }
@@ -104,12 +87,29 @@ public enum Mountpoint {
     public static func clearStale(_ path: String) -> Bool {
         var st = stat()
         guard stat(path, &st) != 0, errno == ENOTCONN else { return false }
+        _ = try? detach(path, lazily: true)
+        return true
+    }
+
+    /// Unmounts the FUSE mount at `path` with `fusermount3 -u` (which an unprivileged owner of
+    /// the mount may run too); `lazily` (`-z`) detaches it even while it is busy.
+    /// - Throws: what fusermount3 said, when it failed.
+    public static func detach(_ path: String, lazily: Bool) throws(MountError) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
-        process.arguments = ["-u", "-z", path]
-        try? process.run()
+        process.arguments = ["-u"] + (lazily ? ["-z"] : []) + [path]
+        let err = Pipe()
+        process.standardError = err
+        do {
+            try process.run()
+        } catch {
+            throw MountError("cannot run fusermount3 to unmount \(path)", cause: error)
+        }
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return true
+        guard process.terminationStatus == 0 else {
+            throw MountError("cannot unmount \(path): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
     }
 
     /// Whether something is mounted at `path` (its device differs from its parent's).
@@ -120,20 +120,20 @@ public enum Mountpoint {
     }
 
     /// Checks `path` can be mounted on: an existing, empty, unmounted directory.
-    public static func validate(_ path: String) throws(CASError) {
+    public static func validate(_ path: String) throws(MountError) {
         clearStale(path)
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw CASError(.invalidArgument, "mountpoint \(path) does not exist")
+            throw MountError("mountpoint \(path) does not exist")
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw CASError(.invalidArgument, "mountpoint \(path) is not a directory")
+            throw MountError("mountpoint \(path) is not a directory")
         }
         if isMounted(path) {
-            throw CASError(.invalidArgument, "mountpoint \(path) is busy: something is mounted there (lazycas umount \(path))")
+            throw MountError("mountpoint \(path) is busy: something is mounted there (lazycas umount \(path))")
         }
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty {
-            throw CASError(.invalidArgument, "mountpoint \(path) is not empty")
+            throw MountError("mountpoint \(path) is not empty")
         }
     }
 }

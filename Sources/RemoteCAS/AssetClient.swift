@@ -34,8 +34,8 @@ public struct AssetClient: Sendable {
         } catch where error.code == .notFound {
             return nil
         }
-        guard response.status.code == 0 else {
-            if response.status.code == 5 { return nil }
+        guard response.status.isOK else {
+            if response.status.rpcCode == .notFound { return nil }
             throw CASError(.remote, "FetchDirectory \(uri) on \(cas.connection.configuration.endpoint): code \(response.status.code): \(response.status.message)")
         }
         do {

@@ -150,7 +150,7 @@ public final class CASClient: Sendable {
         let response = try await call("BatchUpdateBlobs", "\(blobs.count) blobs") { [cas, request] in
             try await cas.batchUpdateBlobs(request)
         }
-        if let bad = response.responses.first(where: { $0.status.code != 0 }) {
+        if let bad = response.responses.first(where: { !$0.status.isOK }) {
             throw CASError(.remote, "BatchUpdateBlobs on \(connection.configuration.endpoint) refused blob \(bad.digest.hash)/\(bad.digest.sizeBytes): code \(bad.status.code): \(bad.status.message)")
         }
         counters.recordSent(blobs: blobs.count, bytes: blobs.reduce(0) { $0 + $1.0.sizeBytes })
@@ -173,9 +173,9 @@ public final class CASClient: Sendable {
         let requested = Set(digests)
         for r in response.responses {
             guard let digest = try? Digest(r.digest), requested.contains(digest) else { continue }
-            if r.status.code == 5 {
+            if r.status.rpcCode == .notFound {
                 results[digest] = .failure(CASError(.notFound, "blob \(digest) is not on \(connection.configuration.endpoint)"))
-            } else if r.status.code != 0 {
+            } else if !r.status.isOK {
                 results[digest] = .failure(CASError(.remote, "BatchReadBlobs on \(connection.configuration.endpoint): blob \(digest): code \(r.status.code): \(r.status.message)"))
             } else if Int64(r.data.count) != digest.sizeBytes {
                 results[digest] = .failure(CASError(.corrupt, "blob \(digest) from \(connection.configuration.endpoint) has \(r.data.count) bytes"))

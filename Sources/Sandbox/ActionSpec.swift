@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LocalCAS
 import REAPI
 
 /// An REAPI action checked and reduced to what running it in the sandbox needs: output paths
@@ -65,10 +66,7 @@ public struct ActionSpec: Sendable {
             result.exitCode = 128 + signal
         case .timedOut:
             result.exitCode = -1
-            var status = Google_Rpc_Status()
-            status.code = 4  // DEADLINE_EXCEEDED
-            status.message = "action \(name) timed out after \(timeout) and was killed"
-            return status
+            return Google_Rpc_Status(.deadlineExceeded, "action \(name) timed out after \(timeout) and was killed")
         }
         return nil
     }

@@ -133,26 +133,18 @@ public enum ProcessRunner {
         posix_spawnattr_setflags(attributes, Int16(POSIX_SPAWN_SETSIGDEF))
         let cArgs = CStringArray(argv)
         let state = ReapState()
-        // What the caller had, restored afterwards (it may itself be ignoring these).
-        let previous = [SIGINT, SIGQUIT, SIGTERM, SIGHUP].map { ($0, Glibc.signal($0, SIG_IGN)) }
-        let forwarders = [SIGTERM, SIGHUP].map { sig in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                state.value.withLock { s in
-                    if let pid = s.pid {
-                        if !s.reaped { kill(pid, sig) }
-                    } else {
-                        s.pendingSignal = sig  // not spawned yet: sent right after
-                    }
+        // The caller's dispositions come back afterwards (it may itself be ignoring these).
+        let trap = SignalTrap([SIGINT, SIGQUIT, SIGTERM, SIGHUP]) { sig in
+            guard sig == SIGTERM || sig == SIGHUP else { return }
+            state.value.withLock { s in
+                if let pid = s.pid {
+                    if !s.reaped { kill(pid, sig) }
+                } else {
+                    s.pendingSignal = sig  // not spawned yet: sent right after
                 }
             }
-            source.resume()
-            return source
         }
-        defer {
-            forwarders.forEach { $0.cancel() }
-            for (sig, handler) in previous { Glibc.signal(sig, handler) }
-        }
+        defer { trap.release() }
         let request = SpawnRequest(argv: argv[0], actions: actions, attributes: attributes, arguments: cArgs.pointer, environment: environ)
         let result = await spawnAndWait(request, state: state)
         let status = try withExtendedLifetime(cArgs) { try result.get() }
@@ -175,12 +167,6 @@ private struct SpawnRequest: @unchecked Sendable {
     let attributes: UnsafeMutablePointer<posix_spawnattr_t>?
     let arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     let environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
-}
-
-/// A sandbox could not be set up or run.
-public struct SandboxError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
 
 /// A NULL-terminated C array of strdup'd strings, freed with the value.

@@ -2,9 +2,8 @@ import Foundation
 import Glibc
 import LocalCAS
 
-/// A directory of small values, one file per key, each replaced atomically (written to a temp
-/// file, then renamed), so readers never see half a value and concurrent writers of one key
-/// leave one of their values whole. Keys are hex strings (digests), never paths.
+/// A directory of small values, one file per key, each replaced atomically (``AtomicFile``).
+/// Keys are hex strings (digests), never paths.
 struct KeyValueFiles: Sendable {
     let directory: String
 
@@ -20,11 +19,6 @@ struct KeyValueFiles: Sendable {
     }
 
     func write(_ key: String, _ value: Data) throws(CASError) {
-        let path = "\(directory)/\(key)"
-        let tmp = "\(path).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: value), rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw CASError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
-        }
+        try AtomicFile.write(value, to: "\(directory)/\(key)")
     }
 }

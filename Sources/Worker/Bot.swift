@@ -1,6 +1,7 @@
 import Foundation
 import LocalCAS
 import Logging
+import Mount
 import RemoteCAS
 import REAPI
 import Sandbox
@@ -280,7 +281,7 @@ public final class Bot: Sendable {
             return dropped
         }
         stats.update { s in
-            if dropped { s.leasesCancelled += 1 } else if outcome.status.code == 14 { s.leasesAbandoned += 1 } else { s.leasesCompleted += 1 }
+            if dropped { s.leasesCancelled += 1 } else if outcome.status.rpcCode == .unavailable { s.leasesAbandoned += 1 } else { s.leasesCompleted += 1 }
             s.rpcs = runnerCalls()
         }
         wakeup.notify()

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import LocalCAS
 import Logging
+import Mount
 import RemoteCAS
 import REAPI
 import Sandbox
@@ -65,7 +66,7 @@ final class LeaseRunner: Sendable {
         record.seconds = (ContinuousClock.now - started) / .seconds(1)
         let final = record
         stats.update { $0.actions.append(final) }
-        logger.info("\(final.summary)\(outcome.status.code != 0 ? ": \(outcome.status.message)" : "")")
+        logger.info("\(final.summary)\(!outcome.status.isOK ? ": \(outcome.status.message)" : "")")
         return outcome
     }
 
@@ -171,7 +172,7 @@ final class LeaseRunner: Sendable {
             return (action, Digest(data: try action.serializedBytes() as Data))
         }
         guard payload.isA(Build_Bazel_Remote_Execution_V2_Digest.self) else {
-            throw LeaseError(code: 3, "the lease's payload is a \(payload.typeURL), not an Action or its Digest")
+            throw LeaseError(code: .invalidArgument, "the lease's payload is a \(payload.typeURL), not an Action or its Digest")
         }
         let digest = try Digest(try Build_Bazel_Remote_Execution_V2_Digest(unpackingAny: payload))
         try await fetcher.fetch(digest)
@@ -182,43 +183,35 @@ final class LeaseRunner: Sendable {
     /// uploads and retries), bad input INVALID_ARGUMENT, an unreachable CAS or an abandoned
     /// action UNAVAILABLE and anything else INTERNAL (both of which the scheduler re-queues).
     static func status(for error: any Error, cancelled: Bool) -> Google_Rpc_Status {
-        var status = Google_Rpc_Status()
         if cancelled {
-            status.code = 14
-            status.message = "the worker abandoned the action (cancelled or shutting down)"
-            return status
+            return Google_Rpc_Status(.unavailable, "the worker abandoned the action (cancelled or shutting down)")
         }
         switch error {
         case let error as LeaseError:
-            status.code = error.code
-            status.message = error.message
+            return Google_Rpc_Status(error.code, error.message)
         case let error as CASError:
-            switch error.code {
-            case .notFound: status.code = 9
-            case .invalidArgument, .corrupt: status.code = 3
-            case .remote: status.code = 14
-            case .io: status.code = 13
+            let code: Google_Rpc_Code = switch error.code {
+            case .notFound: .failedPrecondition
+            case .invalidArgument, .corrupt: .invalidArgument
+            case .remote: .unavailable
+            case .io: .`internal`
             }
-            status.message = error.description
+            return Google_Rpc_Status(code, error.description)
         case let error as SandboxError:
-            status.code = 3
-            status.message = error.description
+            return Google_Rpc_Status(.invalidArgument, error.description)
         case is SwiftProtobuf.BinaryDecodingError:
-            status.code = 3
-            status.message = "a blob of the action is not the message it should be: \(error)"
+            return Google_Rpc_Status(.invalidArgument, "a blob of the action is not the message it should be: \(error)")
         default:
-            status.code = 13
-            status.message = "\(error)"
+            return Google_Rpc_Status(.`internal`, "\(error)")
         }
-        return status
     }
 }
 
 /// A lease that cannot run, with the google.rpc code to report.
 struct LeaseError: Error {
-    let code: Int32
+    let code: Google_Rpc_Code
     let message: String
-    init(code: Int32, _ message: String) {
+    init(code: Google_Rpc_Code, _ message: String) {
         self.code = code
         self.message = message
     }

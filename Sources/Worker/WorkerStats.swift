@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LocalCAS
 import Synchronization
 
 /// What one action cost, as the worker logs it and as `--stats-file` lists it.
@@ -71,7 +72,6 @@ public final class WorkerStats: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(snapshot) else { return }
-        let tmp = "\(file).\(getpid()).tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: data) { rename(tmp, file) }
+        try? AtomicFile.write(data, to: file)
     }
 }

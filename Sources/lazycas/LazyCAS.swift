@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LocalCAS
 import Logging
+import Mount
+import Sandbox
 
 /// The `lazycas` command line.
 @main
@@ -41,6 +43,12 @@ struct LazyCAS: AsyncParsableCommand {
         } catch let error as CASError {
             FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
             Foundation.exit(error.exitCode)
+        } catch let error as MountError {
+            FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch let error as SandboxError {
+            FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
+            Foundation.exit(1)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
             // Usage errors and anything unexpected: exit 1, as documented.

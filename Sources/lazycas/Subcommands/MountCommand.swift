@@ -4,6 +4,7 @@ import Glibc
 import LocalCAS
 import Mount
 import RemoteCAS
+import Sandbox
 import Synchronization
 
 /// `lazycas mount TREE DIR`: a lazy, read-only FUSE view of a tree.
@@ -112,8 +113,9 @@ struct MountCommand: AsyncParsableCommand {
             }
         }
         let persisting = storing
+        // Set before mounting, so no signal can leave a stale mount behind.
         let slot = MountSlot()
-        let signalSources = FuseMount.unmountOnSignals { slot.mount }
+        let signals = SignalTrap([SIGINT, SIGTERM, SIGHUP]) { _ in slot.mount?.unmount() }
         let mount = try FuseMount(fs: fs, mountpoint: path, allowOther: allowOther)
         slot.mount = mount
         let statsFile = MountStatsFile(directory: context.store.root + "/mounts", fs: fs)
@@ -131,7 +133,7 @@ struct MountCommand: AsyncParsableCommand {
             }
         }
         await mount.serve()
-        signalSources.forEach { $0.cancel() }
+        signals.release()
         prefetchTask?.cancel()
         reporter.cancel()
         await persisting?.value
@@ -171,16 +173,6 @@ struct UmountCommand: AsyncParsableCommand {
     var mountpoint: String
 
     func run() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
-        process.arguments = ["-u", mountpoint]
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CASError(.invalidArgument, "cannot unmount \(mountpoint): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        try Mountpoint.detach(mountpoint, lazily: false)
     }
 }

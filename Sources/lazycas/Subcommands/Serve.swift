@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import LocalCAS
 import RemoteCAS
+import Sandbox
 import Server
 
 /// `lazycas serve`: the embedded REAPI server.
@@ -65,23 +66,17 @@ struct Serve: AsyncParsableCommand {
         let limit = storage.quota.map { ", at most \(formatBytes($0.maxBytes))" } ?? ""
         Terminal.note("serving on \(server.addresses.map(\.description).joined(separator: ", ")) (storage \(root)\(limit), \(execution.jobs) jobs)")
         let stats = server.stats
-        var sources = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler { Task { await server.stop() } }
-            source.resume()
-            return source
+        let signals = SignalTrap([SIGINT, SIGTERM, SIGUSR1]) { sig in
+            if sig == SIGUSR1 {
+                Terminal.note("stats: \(stats.summary())")
+            } else {
+                Task { await server.stop() }
+            }
         }
-        signal(SIGUSR1, SIG_IGN)
-        let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1)
-        usr1.setEventHandler { Terminal.note("stats: \(stats.summary())") }
-        usr1.resume()
-        sources.append(usr1)
         let writer = statsFile.map { path in
             Task {
                 while !Task.isCancelled {
-                    let tmp = path + ".tmp"
-                    if FileManager.default.createFile(atPath: tmp, contents: stats.json()) { rename(tmp, path) }
+                    try? AtomicFile.write(stats.json(), to: path)
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -91,7 +86,7 @@ struct Serve: AsyncParsableCommand {
         if let statsFile {
             FileManager.default.createFile(atPath: statsFile, contents: stats.json())
         }
-        sources.forEach { $0.cancel() }
+        signals.release()
         Terminal.note("stopped")
     }
 

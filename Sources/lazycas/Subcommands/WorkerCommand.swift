@@ -5,6 +5,7 @@ import Synchronization
 import LocalCAS
 import Mount
 import RemoteCAS
+import Sandbox
 import Worker
 
 /// `lazycas worker`: a Remote Workers API bot for BuildGrid (or any v1test2 scheduler).
@@ -109,16 +110,10 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let properties = configuration.platform.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
         Terminal.note("worker \(configuration.botId): \(configuration.capacity) leases at once, \(properties), staging \(configuration.staging.rawValue), scheduler \(botsURL) instance '\(configuration.instance)', work dir \(work)")
-        let signals = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            let count = SignalCount()
-            source.setEventHandler { bot.stop(immediately: count.next() > 1) }
-            source.resume()
-            return source
-        }
+        let count = SignalCount()
+        let signals = SignalTrap([SIGINT, SIGTERM]) { _ in bot.stop(immediately: count.next() > 1) }
         await bot.run()
-        signals.forEach { $0.cancel() }
+        signals.release()
         await botsConnection.close()
         if casConnection !== botsConnection { await casConnection.close() }
         let s = bot.stats.snapshot

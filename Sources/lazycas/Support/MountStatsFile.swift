@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LocalCAS
 import Mount
 
 /// A running mount's stats as `CACHE/mounts/PID.json`, rewritten four times a second, read by
@@ -13,8 +14,7 @@ struct MountStatsFile: Sendable {
     func write() {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard let data = try? JSONEncoder().encode(fs.currentStats) else { return }
-        let tmp = path + ".tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: data) { rename(tmp, path) }
+        try? AtomicFile.write(data, to: path)
     }
 
     func keepWriting() async {

@@ -17,24 +17,24 @@ public final class OverlayMount: Sendable {
 
     /// Mounts the overlay of `lower` at `directory/merged`, with `directory/upper` and
     /// `directory/work` (created, and emptied by ``unmount()``'s caller).
-    public init(lower: String, in directory: String) throws(SandboxError) {
+    public init(lower: String, in directory: String) throws(MountError) {
         self.lower = lower
         upper = directory + "/upper"
         work = directory + "/work"
         merged = directory + "/merged"
         // overlayfs splits its options at ',' and lower layers at ':'.
         if let bad = [lower, directory].first(where: { $0.contains(",") || $0.contains(":") }) {
-            throw SandboxError("cannot make an overlay of \(bad): the path contains ',' or ':'")
+            throw MountError("cannot make an overlay of \(bad): the path contains ',' or ':'")
         }
         for dir in [upper, work, merged] {
             guard mkdir(dir, 0o755) == 0 || errno == EEXIST else {
-                throw SandboxError("cannot create \(dir): \(String(cString: strerror(errno)))")
+                throw MountError("cannot create \(dir): \(String(cString: strerror(errno)))")
             }
         }
         let options = "lowerdir=\(lower),upperdir=\(upper),workdir=\(work),redirect_dir=off,metacopy=off,index=off,xino=off"
         guard Glibc.mount("overlay", merged, "overlay", 0, options) == 0 else {
             let reason = String(cString: strerror(errno))
-            throw SandboxError("cannot mount an overlay on \(lower): \(reason)\(getuid() != 0 ? " (the writable layer needs root)" : "")")
+            throw MountError("cannot mount an overlay on \(lower): \(reason)\(getuid() != 0 ? " (the writable layer needs root)" : "")")
         }
     }
 

@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 import LocalCAS
-import Mount
 import RemoteCAS
 
 /// A tree as a sandbox root: lazycas's FUSE mount of it (in this process) under a kernel
