@@ -141,27 +141,12 @@ struct RemoteActionRunner: Sendable {
 
     /// Stores every Directory of a `Tree` blob (validated) and returns the root's digest.
     private func storeTree(_ digest: Digest) throws(CASError) -> Digest {
-        let message: Build_Bazel_Remote_Execution_V2_Tree
-        do {
-            message = try Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: try store.read(digest))
-        } catch {
-            throw CASError.wrapping(error, "output Tree \(digest) does not parse", default: .corrupt)
-        }
-        var root = Digest.empty
-        for (index, directory) in ([message.root] + message.children).enumerated() {
-            let data: Data
-            do { data = try directory.serializedBytes() } catch {
-                throw CASError(.io, "cannot serialize a Directory of Tree \(digest)", cause: error)
-            }
-            let node = Digest(data: data)
-            _ = try ValidatedDirectory(directory, digest: node)
-            try store.put(data, expecting: node)
-            if index == 0 { root = node }
-        }
-        guard try LocalTree(store: store).missingDirectories(under: root).isEmpty else {
+        let decoded = try TreeCodec.decode(try store.read(digest), digest: digest)
+        for (node, data) in decoded.nodes { try store.put(data, expecting: node) }
+        guard try LocalTree(store: store).missingDirectories(under: decoded.root).isEmpty else {
             throw CASError(.corrupt, "output Tree \(digest) does not hold every Directory under its root")
         }
-        return root
+        return decoded.root
     }
 
     // MARK: Failures

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Read access to trees whose Directory nodes are in a ``LocalContentStore``: lookups by path,
-/// walks, and which Directory nodes are still missing. Never touches the network.
+/// and the common questions a ``TreeWalk`` answers. Never touches the network.
 public struct LocalTree: Sendable {
     public let store: LocalContentStore
 
@@ -51,40 +51,18 @@ public struct LocalTree: Sendable {
     /// Directory digests reachable from `root` that are not local (a tree is complete when
     /// this is empty). Stops descending at missing nodes.
     public func missingDirectories(under root: Digest) throws(CASError) -> [Digest] {
-        var missing: [Digest] = []
-        var stack = [root]
-        var seen = Set<Digest>()
-        while let digest = stack.popLast() {
-            guard seen.insert(digest).inserted else { continue }
-            guard store.contains(digest) else { missing.append(digest); continue }
-            stack.append(contentsOf: try directory(digest).childDigests)
-        }
-        return missing
+        try TreeWalk.local(root, in: store).absentNodes()
     }
 
     /// The digests of every Directory node and every file blob under `root`, each once. Every
-    /// Directory node must be local. (Two sets: a file whose bytes happen to be a serialized
-    /// Directory, such as an empty file, must not stop the walk at that Directory.)
+    /// Directory node must be local.
     public func digests(under root: Digest) throws(CASError) -> (directories: Set<Digest>, files: Set<Digest>) {
-        var directories = Set<Digest>(), files = Set<Digest>()
-        var stack = [root]
-        while let digest = stack.popLast() {
-            guard directories.insert(digest).inserted else { continue }
-            let directory = try self.directory(digest)
-            for file in directory.files { files.insert(file.digest) }
-            stack += directory.childDigests
-        }
-        return (directories, files)
+        try TreeWalk.local(root, in: store).contents()
     }
 
     /// Calls `visit` for every file in the tree with its path relative to the root. Every
     /// Directory node must be local.
     public func forEachFile(under root: Digest, _ visit: (String, ValidatedDirectory.File) throws -> Void) throws {
-        var stack: [(String, Digest)] = [("", root)]
-        while let (prefix, digest) = stack.popLast() {
-            let dir = try directory(digest)
-            for f in dir.files { try visit(prefix + f.name.name, f) }
-            for d in dir.directories { stack.append((prefix + d.name.name + "/", d.digest)) }
-        }
+        try TreeWalk.local(root, in: store).forEachFile(visit)
     }
 }

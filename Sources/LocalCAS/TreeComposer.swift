@@ -44,12 +44,9 @@ public struct TreeComposer: Sendable {
     public func place(_ root: Digest, at path: String) throws(CASError) -> Digest {
         var digest = root
         for component in try Self.components(of: path).reversed() {
-            var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
-            node.name = component
-            node.digest = digest.proto
-            var directory = Build_Bazel_Remote_Execution_V2_Directory()
-            directory.directories = [node]
-            digest = try put(directory)
+            var directory = DirectoryBuilder()
+            directory[component] = .directory(digest)
+            digest = try directory.store(in: store)
         }
         return digest
     }
@@ -82,20 +79,20 @@ public struct TreeComposer: Sendable {
     /// A directory being composed. Subdirectories nobody else touches stay references.
     private final class MergeNode {
         enum Entry {
-            case file(Build_Bazel_Remote_Execution_V2_FileNode, from: String)
-            case symlink(Build_Bazel_Remote_Execution_V2_SymlinkNode, from: String)
-            case directory(Digest, from: String)
+            /// A file, symlink or untouched directory, as its layer has it.
+            case leaf(DirectoryBuilder.Entry, from: String)
+            /// A directory two layers share, being merged.
             case merged(MergeNode, from: String)
 
             var label: String {
                 switch self {
-                case .file(_, let l), .symlink(_, let l), .directory(_, let l), .merged(_, let l): l
+                case .leaf(_, let l), .merged(_, let l): l
                 }
             }
             var isDirectory: Bool {
                 switch self {
-                case .directory, .merged: true
-                case .file, .symlink: false
+                case .leaf(let entry, _): entry.isDirectory
+                case .merged: true
                 }
             }
         }
@@ -103,37 +100,31 @@ public struct TreeComposer: Sendable {
     }
 
     private func merge(_ digest: Digest, label: String, into node: MergeNode, path: String) throws(CASError) {
-        let directory = try LocalTree(store: store).directory(digest)
+        let incoming = DirectoryBuilder(try LocalTree(store: store).directory(digest))
         func clash(_ name: String, _ existing: MergeNode.Entry, incomingIsDirectory: Bool) -> CASError {
             let kind = { (isDir: Bool) in isDir ? "a directory" : "a file or symlink" }
             return CASError(.invalidArgument,
                             "'\(path + name)' is \(kind(existing.isDirectory)) in \(existing.label) but \(kind(incomingIsDirectory)) in \(label)")
         }
-        for file in directory.message.files {
-            if let existing = node.entries[file.name], existing.isDirectory {
-                throw clash(file.name, existing, incomingIsDirectory: false)
+        for (name, entry) in incoming.entries.sorted(by: { $0.key < $1.key }) {
+            guard case .directory(let sub) = entry else {
+                if let existing = node.entries[name], existing.isDirectory {
+                    throw clash(name, existing, incomingIsDirectory: false)
+                }
+                node.entries[name] = .leaf(entry, from: label)
+                continue
             }
-            node.entries[file.name] = .file(file, from: label)
-        }
-        for link in directory.message.symlinks {
-            if let existing = node.entries[link.name], existing.isDirectory {
-                throw clash(link.name, existing, incomingIsDirectory: false)
-            }
-            node.entries[link.name] = .symlink(link, from: label)
-        }
-        for sub in directory.directories {
-            let name = sub.name.name
             switch node.entries[name] {
             case nil:
-                node.entries[name] = .directory(sub.digest, from: label)
-            case .directory(let existing, let from)?:
-                guard existing != sub.digest else { continue }
+                node.entries[name] = .leaf(entry, from: label)
+            case .leaf(.directory(let existing), let from)?:
+                guard existing != sub else { continue }
                 let child = MergeNode()
                 try merge(existing, label: from, into: child, path: path + name + "/")
-                try merge(sub.digest, label: label, into: child, path: path + name + "/")
+                try merge(sub, label: label, into: child, path: path + name + "/")
                 node.entries[name] = .merged(child, from: from)
             case .merged(let child, _)?:
-                try merge(sub.digest, label: label, into: child, path: path + name + "/")
+                try merge(sub, label: label, into: child, path: path + name + "/")
             case let existing?:
                 throw clash(name, existing, incomingIsDirectory: true)
             }
@@ -141,37 +132,13 @@ public struct TreeComposer: Sendable {
     }
 
     private func write(_ node: MergeNode) throws(CASError) -> Digest {
-        var directory = Build_Bazel_Remote_Execution_V2_Directory()
-        // REAPI orders every list by name, comparing UTF-8 bytes.
-        for name in node.entries.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            switch node.entries[name]! {
-            case .file(let file, _):
-                directory.files.append(file)
-            case .symlink(let link, _):
-                directory.symlinks.append(link)
-            case .directory(let digest, _):
-                directory.directories.append(Self.directoryNode(name, digest))
-            case .merged(let child, _):
-                directory.directories.append(Self.directoryNode(name, try write(child)))
+        var directory = DirectoryBuilder()
+        for (name, entry) in node.entries {
+            switch entry {
+            case .leaf(let leaf, _): directory[name] = leaf
+            case .merged(let child, _): directory[name] = .directory(try write(child))
             }
         }
-        return try put(directory)
-    }
-
-    private static func directoryNode(_ name: String, _ digest: Digest) -> Build_Bazel_Remote_Execution_V2_DirectoryNode {
-        var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
-        node.name = name
-        node.digest = digest.proto
-        return node
-    }
-
-    private func put(_ directory: Build_Bazel_Remote_Execution_V2_Directory) throws(CASError) -> Digest {
-        let data: Data
-        do {
-            data = try directory.serializedBytes()
-        } catch {
-            throw CASError(.io, "cannot serialize a composed Directory", cause: error)
-        }
-        return try store.put(data)
+        return try directory.store(in: store)
     }
 }

@@ -50,14 +50,10 @@ public struct TreeImporter: Sendable {
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw CASError(.invalidArgument, "\(path) is not a regular file")
         }
-        var node = Build_Bazel_Remote_Execution_V2_FileNode()
-        node.name = (path as NSString).lastPathComponent
-        node.digest = try fileDigest(path).proto
-        node.isExecutable = (st.st_mode & S_IXUSR) != 0
-        var message = Build_Bazel_Remote_Execution_V2_Directory()
-        message.files = [node]
+        var directory = DirectoryBuilder()
+        directory[(path as NSString).lastPathComponent] = .file(try fileDigest(path), isExecutable: (st.st_mode & S_IXUSR) != 0)
         do {
-            return try store.put(try message.serializedBytes())
+            return try directory.store(in: store)
         } catch {
             throw CASError.wrapping(error, "storing the Directory for \(path)")
         }
@@ -70,8 +66,8 @@ public struct TreeImporter: Sendable {
         } catch {
             throw CASError(.io, "cannot list \(path)", cause: error)
         }
-        var message = Build_Bazel_Remote_Execution_V2_Directory()
-        for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        var directory = DirectoryBuilder()
+        for name in names {
             let child = path + "/" + name
             var st = stat()
             guard lstat(child, &st) == 0 else {
@@ -79,36 +75,21 @@ public struct TreeImporter: Sendable {
             }
             switch st.st_mode & S_IFMT {
             case S_IFREG:
-                var node = Build_Bazel_Remote_Execution_V2_FileNode()
-                node.name = name
                 let digest = try fileDigest(child)
-                node.digest = digest.proto
-                node.isExecutable = (st.st_mode & S_IXUSR) != 0
-                message.files.append(node)
+                directory[name] = .file(digest, isExecutable: (st.st_mode & S_IXUSR) != 0)
                 tree.files[digest] = tree.files[digest] ?? child
                 tree.fileCount += 1
                 tree.fileBytes += digest.sizeBytes
             case S_IFDIR:
-                var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
-                node.name = name
-                node.digest = try importDirectory(child, into: &tree).proto
-                message.directories.append(node)
+                directory[name] = .directory(try importDirectory(child, into: &tree))
             case S_IFLNK:
-                var node = Build_Bazel_Remote_Execution_V2_SymlinkNode()
-                node.name = name
-                node.target = try Self.readLink(child)
-                message.symlinks.append(node)
+                directory[name] = .symlink(to: try Self.readLink(child))
             default:
                 throw CASError(.invalidArgument, "\(child) is not a regular file, directory or symlink")
             }
         }
-        let data: Data
-        do {
-            data = try message.serializedBytes()
-        } catch {
-            throw CASError(.io, "cannot serialize Directory for \(path)", cause: error)
-        }
-        let digest = try store.put(data)
+        let (digest, data) = try directory.serialized()
+        try store.put(data, expecting: digest)
         tree.directories[digest] = data
         return digest
     }

@@ -94,19 +94,7 @@ public struct TreeFetcher: Sendable {
 
     /// Whether every Directory under `root` is in `nodes` or local.
     private func complete(_ root: Digest, with nodes: [Digest: FetchedDirectory]) throws(CASError) -> Bool {
-        var stack = [root]
-        var seen: Set<Digest> = []
-        while let digest = stack.popLast() {
-            guard seen.insert(digest).inserted else { continue }
-            if let node = nodes[digest] {
-                stack += node.directory.directories.map(\.digest)
-            } else if store.contains(digest) {
-                stack += try LocalTree(store: store).directory(digest).directories.map(\.digest)
-            } else {
-                return false
-            }
-        }
-        return true
+        try TreeWalk.local(root, in: store, plus: nodes.mapValues(\.directory)).absentNodes().isEmpty
     }
 }
 

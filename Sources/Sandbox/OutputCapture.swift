@@ -46,22 +46,15 @@ public struct OutputCapture: Sendable {
                 outputs.files.append(file)
             case S_IFDIR:
                 let imported = try TreeImporter(store: store, storeFiles: true).importDirectory(at: path)
-                var tree = Build_Bazel_Remote_Execution_V2_Tree()
+                var dir = Build_Bazel_Remote_Execution_V2_OutputDirectory()
+                dir.path = relative
                 do {
-                    tree.root = try Build_Bazel_Remote_Execution_V2_Directory(serializedBytes: imported.directories[imported.root]!)
-                    for (digest, data) in imported.directories.sorted(by: { $0.key < $1.key }) where digest != imported.root {
-                        tree.children.append(try Build_Bazel_Remote_Execution_V2_Directory(serializedBytes: data))
-                    }
-                    var dir = Build_Bazel_Remote_Execution_V2_OutputDirectory()
-                    dir.path = relative
-                    dir.treeDigest = try store.put(try tree.serializedData()).proto
-                    dir.rootDirectoryDigest = imported.root.proto
-                    outputs.directories.append(dir)
-                } catch let error as CASError {
-                    throw error
+                    dir.treeDigest = try store.put(try TreeCodec.encode(root: imported.root, nodes: imported.directories)).proto
                 } catch {
-                    throw CASError(.io, "cannot build the Tree of output \(relative)", cause: error)
+                    throw CASError.wrapping(error, "storing the Tree of output \(relative)")
                 }
+                dir.rootDirectoryDigest = imported.root.proto
+                outputs.directories.append(dir)
             case S_IFLNK:
                 var link = Build_Bazel_Remote_Execution_V2_OutputSymlink()
                 link.path = relative

@@ -31,15 +31,7 @@ public struct OverlayCapture: Sendable {
     /// nil when the directory exists only to hold ignored paths.
     private func apply(_ lower: Digest?, _ upper: String, at sandboxDir: String, ignoring: Set<String>,
                        written: inout Set<Digest>) throws(CASError) -> Digest? {
-        var files: [String: Build_Bazel_Remote_Execution_V2_FileNode] = [:]
-        var directories: [String: Digest] = [:]
-        var symlinks: [String: Build_Bazel_Remote_Execution_V2_SymlinkNode] = [:]
-        if let lower {
-            let directory = try LocalTree(store: store).directory(lower)
-            for f in directory.message.files { files[f.name] = f }
-            for d in directory.directories { directories[d.name.name] = d.digest }
-            for s in directory.message.symlinks { symlinks[s.name] = s }
-        }
+        var directory = try lower.map { d throws(CASError) in DirectoryBuilder(try LocalTree(store: store).directory(d)) } ?? DirectoryBuilder()
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: upper) } catch {
             throw CASError(.io, "cannot list \(upper)", cause: error)
@@ -48,53 +40,34 @@ public struct OverlayCapture: Sendable {
             let path = upper + "/" + name
             var st = stat()
             guard lstat(path, &st) == 0 else { throw CASError(.io, "cannot stat \(path): \(String(cString: strerror(errno)))") }
-            let below = directories[name]
-            let inLower = below != nil || files[name] != nil || symlinks[name] != nil
+            let inLower = directory[name]
+            var below: Digest? = nil
+            if case .directory(let d)? = inLower { below = d }
             let sandboxPath = sandboxDir + "/" + name
-            if ignoring.contains(sandboxPath) && !inLower { continue }
-            files[name] = nil
-            directories[name] = nil
-            symlinks[name] = nil
+            if ignoring.contains(sandboxPath) && inLower == nil { continue }
+            directory[name] = nil
             switch st.st_mode & S_IFMT {
             case S_IFCHR where st.st_rdev == 0:
                 continue  // a whiteout: the entry was deleted
             case S_IFDIR:
-                let holdsIgnored = !inLower && ignoring.contains { $0.hasPrefix(sandboxPath + "/") }
+                let holdsIgnored = inLower == nil && ignoring.contains { $0.hasPrefix(sandboxPath + "/") }
                 let merged = try apply(try Self.isOpaque(path) ? nil : below, path, at: sandboxPath, ignoring: ignoring, written: &written)
-                if let merged, !(holdsIgnored && merged == Digest.empty) { directories[name] = merged }
+                if let merged, !(holdsIgnored && merged == Digest.empty) { directory[name] = .directory(merged) }
             case S_IFREG:
-                var node = Build_Bazel_Remote_Execution_V2_FileNode()
-                node.name = name
                 let digest = try store.importFile(at: path)
                 written.insert(digest)
-                node.digest = digest.proto
-                node.isExecutable = (st.st_mode & S_IXUSR) != 0
-                files[name] = node
+                directory[name] = .file(digest, isExecutable: (st.st_mode & S_IXUSR) != 0)
             case S_IFLNK:
-                var node = Build_Bazel_Remote_Execution_V2_SymlinkNode()
-                node.name = name
-                node.target = try Self.readLink(path)
-                symlinks[name] = node
+                directory[name] = .symlink(to: try Self.readLink(path))
             default:
                 continue  // sockets, FIFOs, devices: not representable in a Directory
             }
         }
-        if lower == nil && files.isEmpty && symlinks.isEmpty && directories.isEmpty
-            && ignoring.contains(where: { $0.hasPrefix(sandboxDir + "/") }) {
+        if lower == nil && directory.isEmpty && ignoring.contains(where: { $0.hasPrefix(sandboxDir + "/") }) {
             return nil
         }
-        let byName = { (a: String, b: String) in a.utf8.lexicographicallyPrecedes(b.utf8) }
-        var message = Build_Bazel_Remote_Execution_V2_Directory()
-        message.files = files.keys.sorted(by: byName).map { files[$0]! }
-        message.symlinks = symlinks.keys.sorted(by: byName).map { symlinks[$0]! }
-        message.directories = directories.keys.sorted(by: byName).map { name in
-            var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
-            node.name = name
-            node.digest = directories[name]!.proto
-            return node
-        }
         do {
-            return try store.put(try message.serializedBytes())
+            return try directory.store(in: store)
         } catch {
             throw CASError.wrapping(error, "storing the captured Directory for \(upper)")
         }

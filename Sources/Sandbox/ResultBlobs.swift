@@ -22,11 +22,9 @@ extension Build_Bazel_Remote_Execution_V2_ActionResult {
         var digests = topLevelBlobs.compactMap { try? Digest($0) }
         for dir in outputDirectories {
             guard let tree = try? Digest(dir.treeDigest), let data = try? store.read(tree),
-                  let message = try? Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: data) else { continue }
-            for node in [message.root] + message.children {
-                digests += node.files.compactMap { try? Digest($0.digest) }
-                if let data = try? node.serializedData() { digests.append(Digest(data: data)) }
-            }
+                  let decoded = try? TreeCodec.decode(data, digest: tree) else { continue }
+            digests += decoded.nodes.keys
+            digests += decoded.files
         }
         return digests
     }

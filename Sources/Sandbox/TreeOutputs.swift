@@ -51,17 +51,10 @@ public struct TreeOutputs: Sendable {
         return outputs
     }
 
-    /// Stores the `Tree` message of the directory `digest`: its root and each distinct Directory
-    /// below it once, in digest order (as ``OutputCapture`` writes them).
+    /// Stores the `Tree` blob of the directory `digest`.
     private func storeTree(of digest: Digest) throws(CASError) -> Digest {
-        let tree = LocalTree(store: store)
-        var message = Build_Bazel_Remote_Execution_V2_Tree()
-        message.root = try tree.directory(digest).message
-        for child in try tree.digests(under: digest).directories.sorted() where child != digest {
-            message.children.append(try tree.directory(child).message)
-        }
         do {
-            return try store.put(try message.serializedBytes())
+            return try store.put(try TreeCodec.encode(root: digest, from: store))
         } catch {
             throw CASError.wrapping(error, "storing the Tree of output directory \(digest)")
         }

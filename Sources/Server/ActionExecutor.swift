@@ -155,31 +155,30 @@ final class ActionExecutor: Sendable {
     /// eviction before it is checked.
     /// - Returns: all of them, pinned (the caller unpins); on error nothing stays pinned.
     private func checkInputs(_ root: Digest) throws -> [Digest] {
+        let (storage, tree) = (self.storage, LocalTree(store: storage.cas))
         var missing: [Digest] = []
         var all: [Digest] = []
-        var stack = [root]
-        var seen: Set<Digest> = []
         var succeeded = false
         defer { if !succeeded { storage.quota?.unpin(all) } }
-        while let digest = stack.popLast() {
-            guard seen.insert(digest).inserted else { continue }
+        let walk = TreeWalk(root: root) { digest throws(CASError) in
             storage.quota?.pin([digest])
             all.append(digest)
-            guard storage.cas.contains(digest) else {
-                missing.append(digest)
-                continue
-            }
-            let dir: ValidatedDirectory
+            guard storage.cas.contains(digest) else { return nil }
             do {
-                dir = try LocalTree(store: storage.cas).directory(digest)
+                return try tree.directory(digest)
             } catch {
-                throw RPCError(code: .invalidArgument, message: "input Directory \(digest) is invalid: \(error)")
+                throw CASError(.invalidArgument, "input Directory \(digest) is invalid", cause: error)
             }
-            let files = dir.files.map(\.digest)
-            storage.quota?.pin(files)
-            all += files
-            missing += storage.cas.missing(files)
-            stack += dir.directories.map(\.digest)
+        }
+        do {
+            try walk.forEachNode({ _, directory in
+                let files = directory.files.map(\.digest)
+                storage.quota?.pin(files)
+                all += files
+                missing += storage.cas.missing(files)
+            }, absent: { missing.append($0) })
+        } catch let error as CASError {
+            throw RPCError(code: .invalidArgument, message: error.description)
         }
         if !missing.isEmpty { throw Self.missing(missing) }
         succeeded = true

@@ -144,24 +144,12 @@ final class TreeWalkCache: Sendable {
     func breadthFirst(from root: Digest, in store: LocalContentStore) -> Walk {
         if let hit = recent.withLock({ $0.first { $0.root == root }?.walk }) { return hit }
         var walk: Walk = []
-        var seen: Set<Digest> = [root]
-        var queue = [root]
-        var next = 0
         var complete = true
-        while next < queue.count {
-            let digest = queue[next]
-            next += 1
-            // A part of the tree that is missing (or unreadable) is left out, as REAPI allows.
-            guard let data = try? store.read(digest),
-                  let directory = try? Build_Bazel_Remote_Execution_V2_Directory(serializedBytes: data) else {
-                complete = false
-                continue
-            }
-            walk.append((digest, directory))
-            for child in directory.directories {
-                if let d = try? Digest(child.digest), seen.insert(d).inserted { queue.append(d) }
-            }
-        }
+        // A part of the tree that is missing (or unreadable) is left out, as REAPI allows.
+        let tree = LocalTree(store: store)
+        try? TreeWalk(root: root, nodes: { digest in try? tree.directory(digest) })
+            .forEachNode(order: .breadthFirst, { digest, directory in walk.append((digest, directory.message)) },
+                         absent: { _ in complete = false })
         guard complete else { return walk }
         recent.withLock { r in
             r.insert((root, walk), at: 0)
