@@ -48,7 +48,7 @@ let targets: [Target] = [
     .target(
         name: "Mount",
         dependencies: [
-            "CFuse", "LocalCAS", "RemoteCAS",
+            "CFuse", "LocalCAS",
             .product(name: "Logging", package: "swift-log"),
         ],
         swiftSettings: swiftSettings

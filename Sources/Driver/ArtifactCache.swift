@@ -8,84 +8,102 @@ import Synchronization
 ///
 /// Pushing makes sure the whole artifact is there first (one FindMissingBlobs), then copies
 /// what is missing: from the local cache where it is local (Directory nodes, logs), else from
-/// the execution CAS as a stream through this process, never written to local disk.
+/// the execution CAS through this process, never written to local disk — small blobs a batch
+/// at a time, large ones relayed by ranged reads.
 public struct ArtifactCache: Sendable {
-    public let cas: CASClient
+    public let connection: RemoteConnection
     public let asset: AssetClient
     /// Pushing needs explicit permission (`--artifact-push` / `artifact-push: true`).
     public let push: Bool
 
-    public init(cas: CASClient, push: Bool) {
-        self.cas = cas
-        asset = AssetClient(cas: cas)
+    public init(connection: RemoteConnection, push: Bool) {
+        self.connection = connection
+        asset = AssetClient(connection: connection)
         self.push = push
     }
 
     /// The Remote Asset URI of an artifact.
     public static func uri(_ ref: String) -> String { "urn:fdc:lazycas.dev:2026:artifact:\(ref)" }
 
-    /// Bytes per ranged read when a large blob is streamed from one CAS to the other.
+    /// Bytes per ranged read when a large blob is relayed from one CAS to the other.
     static let relayChunk: Int64 = 4 << 20
+    /// Bytes of small blobs held in memory at once while copying between servers.
+    static let copySlice: Int64 = 64 << 20
 
-    /// Copies what `cas` lacks of `artifact` and records its name there.
+    /// Copies what the cache lacks of `artifact` and records its name there.
     /// - Returns: how many blobs were copied.
     @discardableResult
-    func push(_ artifact: Artifact, store: LocalContentStore, from source: CASClient) async throws -> Int {
+    func push(_ artifact: Artifact, store: LocalContentStore, from source: RemoteConnection) async throws -> Int {
         let tree = try LocalTree(store: store).digests(under: artifact.root)
         let blobs = tree.directories.union(tree.files).union([artifact.stdout, artifact.stderr].compactMap { $0 })
-        let missing = try await cas.findMissing(blobs)
+        let missing = try await connection.store.findMissing(Array(blobs))
         let local = missing.filter { store.contains($0) }
-        _ = try await Uploader(client: cas, store: store).send(local, from: [:])
-        let remote = missing.subtracting(local).sorted { $0.sizeBytes > $1.sizeBytes }
+        try await connection.store.put(Dictionary(uniqueKeysWithValues: local.map { ($0, store.source($0)) }))
         // A batch is read from one server and written to the other: it must suit both.
-        let limit = min(try await cas.batchLimit(), try await source.batchLimit())
-        var small: [Digest] = []
-        for digest in remote {
-            if digest.sizeBytes > limit {
-                try await relay(digest, from: source)
-            } else {
-                small.append(digest)
+        let limit = min(try await connection.cas.batchLimit(), try await source.cas.batchLimit())
+        let remote = missing.subtracting(local).sorted { $0.sizeBytes > $1.sizeBytes }
+        let large = remote.filter { $0.sizeBytes > limit }
+        try await connection.store.put(Dictionary(uniqueKeysWithValues: large.map { digest in
+            (digest, Blob.ranges(RelayWindow(digest: digest, source: source.store).reader))
+        }))
+        var slice: [Digest] = [], bytes: Int64 = 0
+        for digest in remote where digest.sizeBytes <= limit {
+            slice.append(digest)
+            bytes += digest.sizeBytes
+            if bytes >= Self.copySlice {
+                try await copy(slice, from: source)
+                slice = []; bytes = 0
             }
         }
-        // Small blobs travel in batches: read a batch from the source, write it to the target.
-        var batch: [Digest] = [], bytes: Int64 = 0
-        for digest in small {
-            if bytes + digest.sizeBytes > limit, !batch.isEmpty {
-                try await copyBatch(batch, from: source)
-                batch = []; bytes = 0
-            }
-            batch.append(digest); bytes += digest.sizeBytes
-        }
-        if !batch.isEmpty { try await copyBatch(batch, from: source) }
+        if !slice.isEmpty { try await copy(slice, from: source) }
         try await asset.pushDirectory(uri: Self.uri(artifact.refName), root: artifact.root)
         return missing.count
     }
 
-    private func copyBatch(_ digests: [Digest], from source: CASClient) async throws {
-        let read = try await source.batchRead(digests)
-        var payload: [(Digest, Data)] = []
-        for digest in digests {
-            guard let result = read[digest] else {
-                throw CASError(.corrupt, "BatchReadBlobs on \(source.connection.configuration.endpoint) left out blob \(digest)")
-            }
-            let data = try result.get()
+    /// Reads small blobs from `source` (in batches), checks them, and writes them here.
+    private func copy(_ digests: [Digest], from source: RemoteConnection) async throws(CASError) {
+        var payload: [Digest: Blob] = [:]
+        for (digest, blob) in try await source.store.getAll(digests) {
+            let data = try await blob.data(size: digest.sizeBytes)
             guard Digest(data: data) == digest else {
-                throw CASError(.corrupt, "blob \(digest) from \(source.connection.configuration.endpoint) does not match its digest")
+                throw CASError(.corrupt, "blob \(digest) from \(source.configuration.endpoint) does not match its digest")
             }
-            payload.append((digest, data))
+            payload[digest] = .bytes(data)
         }
-        try await cas.batchUpdate(payload)
+        try await connection.store.put(payload)
+    }
+}
+
+/// One large blob read from another server a window of ``ArtifactCache/relayChunk`` bytes at a
+/// time, however small the pieces the writer asks for; the receiving server verifies the whole.
+private final class RelayWindow: Sendable {
+    let digest: Digest
+    let source: any ContentStore
+    private let window = Mutex<(start: Int64, data: Data)>((0, Data()))
+
+    init(digest: Digest, source: any ContentStore) {
+        self.digest = digest
+        self.source = source
     }
 
-    /// Streams one large blob from `source` to the artifact CAS in ranged reads; the receiving
-    /// server verifies it against its digest before storing it.
-    private func relay(_ digest: Digest, from source: CASClient) async throws {
-        try await cas.write(digest) { offset in
-            let piece = Mutex(Data())
-            try await source.read(digest, offset: offset, limit: min(Self.relayChunk, digest.sizeBytes - offset)) { chunk in
-                piece.withLock { $0.append(chunk) }
-            }
-            return piece.withLock { $0 }
+    var reader: RangeReader {
+        RangeReader { range throws(CASError) in try await self.read(range) }
+    }
+
+    private func read(_ range: Range<Int64>) async throws(CASError) -> Data {
+        if let hit = slice(range) { return hit }
+        let start = range.lowerBound
+        let data = try await source.read(digest, range: start..<min(digest.sizeBytes, start + max(ArtifactCache.relayChunk, Int64(range.count))))
+        window.withLock { $0 = (start, data) }
+        return slice(range) ?? Data()
+    }
+
+    private func slice(_ range: Range<Int64>) -> Data? {
+        window.withLock { w in
+            let end = w.start + Int64(w.data.count)
+            guard range.lowerBound >= w.start, range.upperBound <= end || (end == digest.sizeBytes && range.lowerBound < end) else { return nil }
+            let from = Int(range.lowerBound - w.start), to = Int(min(range.upperBound, end) - w.start)
+            return w.data.subdata(in: (w.data.startIndex + from)..<(w.data.startIndex + to))
         }
     }
 }

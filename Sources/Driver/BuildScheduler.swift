@@ -153,7 +153,7 @@ public struct BuildScheduler: Sendable {
             try artifacts.record(artifact)
             if let cache = remotes?.artifactCache, cache.push {
                 let copied = try await cache.push(artifact, store: store, from: remotes!.cas)
-                event(.stage, "pushed to \(cache.cas.connection.configuration.endpoint) (\(copied) blobs copied)")
+                event(.stage, "pushed to \(cache.connection.configuration.endpoint) (\(copied) blobs copied)")
             }
             let how = artifact.action == nil ? "composed locally" : artifact.cached ? "from the ActionCache" : "built remotely"
             event(fresh ? .success : .cached, "\(how), root \(artifact.root.short)")
@@ -173,6 +173,6 @@ public struct BuildScheduler: Sendable {
     /// `--download all`: every missing file blob of the artifact, in batches.
     private func downloadContent(of root: Digest, remotes: BuildRemotes) async throws {
         let files = try LocalTree(store: store).digests(under: root).files
-        try await BlobFetcher(client: remotes.cas, store: store).fetch(store.missing(files))
+        try await ReadCachingContentStore(fast: store, slow: remotes.cas.store).fetchAll(store.missing(files))
     }
 }

@@ -6,16 +6,18 @@ import RemoteCAS
 /// The remote services a build uses. The ActionCache and Execution services share the CAS of
 /// `cas` (REAPI requires an execution server to see the same CAS as its clients).
 public struct BuildRemotes: Sendable {
-    public let cas: CASClient
+    /// The CAS inputs go to and outputs come from.
+    public let cas: RemoteConnection
     public let actionCache: ActionCacheClient
     public let execution: ExecutionClient
     /// Where artifacts are pushed, when configured (and allowed).
     public let artifactCache: ArtifactCache?
 
-    public init(cas: CASClient, actionCache: CASClient? = nil, execution: CASClient? = nil, artifactCache: ArtifactCache? = nil) {
+    public init(cas: RemoteConnection, actionCache: RemoteConnection? = nil, execution: RemoteConnection? = nil,
+                artifactCache: ArtifactCache? = nil) {
         self.cas = cas
-        self.actionCache = ActionCacheClient(cas: actionCache ?? cas)
-        self.execution = ExecutionClient(cas: execution ?? cas)
+        self.actionCache = ActionCacheClient(connection: actionCache ?? cas)
+        self.execution = ExecutionClient(connection: execution ?? cas)
         self.artifactCache = artifactCache
     }
 }
@@ -33,12 +35,19 @@ struct RemoteActionRunner: Sendable {
     let store: LocalContentStore
     let remotes: BuildRemotes
     let artifacts: ArtifactStore
+    /// Reads of the remote CAS (output Trees, logs) that land in `store`.
+    let content: ReadCachingContentStore
     /// Longest an action (queueing included) may take before the client gives up.
     var executionTimeout: Duration = .seconds(25 * 3600)
     /// Neither ask the ActionCache nor let the server answer from it (`--no-cache`).
     var skipCache = false
 
-    var fetcher: BlobFetcher { BlobFetcher(client: remotes.cas, store: store) }
+    init(store: LocalContentStore, remotes: BuildRemotes, artifacts: ArtifactStore) {
+        self.store = store
+        self.remotes = remotes
+        self.artifacts = artifacts
+        content = ReadCachingContentStore(fast: store, slow: remotes.cas.store)
+    }
 
     /// What the runner produced: the artifact's root and logs, and whether it came from the cache.
     struct Outcome: Sendable {
@@ -81,14 +90,14 @@ struct RemoteActionRunner: Sendable {
     private func uploadInputs(_ element: ElementDefinition, built: ActionBuilder.Built, inputRoot: Digest,
                               layers: [TreeComposer.Layer]) async throws {
         let inputs = try LocalTree(store: store).digests(under: inputRoot)
-        var blobs = Dictionary(uniqueKeysWithValues: inputs.directories.union(inputs.files).map { ($0, BlobSource.localCAS) })
-        blobs[built.action.digest] = .data(built.action.data)
-        blobs[built.command.digest] = .data(built.command.data)
-        let missing = try await remotes.cas.findMissing(blobs.keys)
-        if let lost = missing.sorted().first(where: { !store.contains($0) }) {
-            throw CASError(.notFound, "\(element.name): input blob \(lost) is missing on \(remotes.cas.connection.configuration.endpoint) and not in the local cache: \(provenance(of: lost, in: layers)); rebuild that element with --no-cache")
+        var blobs = Dictionary(uniqueKeysWithValues: inputs.directories.union(inputs.files).map { ($0, store.source($0)) })
+        blobs[built.action.digest] = .bytes(built.action.data)
+        blobs[built.command.digest] = .bytes(built.command.data)
+        let missing = try await remotes.cas.store.findMissing(Array(blobs.keys))
+        if let lost = missing.sorted().first(where: { !store.contains($0) && ![built.action.digest, built.command.digest].contains($0) }) {
+            throw CASError(.notFound, "\(element.name): input blob \(lost) is missing on \(remotes.cas.configuration.endpoint) and not in the local cache: \(provenance(of: lost, in: layers)); rebuild that element with --no-cache")
         }
-        _ = try await Uploader(client: remotes.cas, store: store).send(missing, from: blobs)
+        try await remotes.cas.store.put(blobs.filter { missing.contains($0.key) })
     }
 
     /// Which layer (dependency) holds `digest`, and at what path.
@@ -123,7 +132,7 @@ struct RemoteActionRunner: Sendable {
            store.missing([stdout, stderr].compactMap { $0 }).isEmpty {
             return Outcome(root: known.root, tree: tree, stdout: stdout, stderr: stderr, cached: cached)
         }
-        try await fetcher.fetch([tree, stdout, stderr].compactMap { $0 })
+        try await content.fetchAll([tree, stdout, stderr].compactMap { $0 })
         var root: Digest
         if let tree {
             root = try storeTree(tree)
@@ -132,7 +141,7 @@ struct RemoteActionRunner: Sendable {
             }
         } else if let declaredRoot {
             root = declaredRoot
-            try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+            try await TreeFetcher(store: store, through: content, server: remotes.cas.cas).fetchTree(root)
         } else {
             throw BuildFailure(element: element.name, message: "the server named output '\(built.outputPath)' with neither a tree nor a root digest", logTail: "")
         }
@@ -154,7 +163,7 @@ struct RemoteActionRunner: Sendable {
     /// The last lines of a failed action's stderr and stdout (fetched together, in one call).
     func logTail(of result: Build_Bazel_Remote_Execution_V2_ActionResult, lines: Int = 20) async -> String {
         let logs = [result.stderrDigest, result.stdoutDigest].compactMap { try? Digest($0) }
-        try? await fetcher.fetch(logs)
+        try? await content.fetchAll(logs)
         return logs.compactMap { try? store.read($0) }
             .map { String(decoding: $0, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n") }
             .filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }

@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 import LocalCAS
 
-/// One FUSE mount of a ``LazyFileSystem``: creates the session, mounts it, runs libfuse's
-/// multi-threaded loop on its own threads, and unmounts.
+/// One FUSE mount of a ``LazyFileSystem`` (through a ``FuseFrontEnd``): creates the session,
+/// mounts it, runs libfuse's multi-threaded loop on its own threads, and unmounts.
 ///
 /// `fusermount3 -u MOUNTPOINT` or ``unmount()`` end the loop. (libfuse's own signal handlers
 /// are not used: its loop threads block signals, so a signal lands on some other thread and the
@@ -14,14 +14,14 @@ public final class FuseMount: @unchecked Sendable {
     // @unchecked: `session` is set in init and only used by `run` (once) and `unmount`, which
     // libfuse allows from another thread.
     public let mountpoint: String
-    private let adapter: FuseAdapter
+    private let frontEnd: FuseFrontEnd
     private let session: OpaquePointer
 
     /// Creates the session and mounts it at `mountpoint`.
     /// - Parameter allowOther: let users other than the mounting one see the tree.
     public init(fs: LazyFileSystem, mountpoint: String, allowOther: Bool = false) throws(MountError) {
         self.mountpoint = mountpoint
-        adapter = FuseAdapter(fs: fs)
+        frontEnd = FuseFrontEnd(fs: fs)
         var options = "ro,default_permissions,fsname=lazycas:\(fs.root.hash.prefix(12)),subtype=lazycas"
         if allowOther { options += ",allow_other" }
         // fuse_args wants strdup'd argv with a nil terminator; fuse_opt_free_args frees only
@@ -32,7 +32,7 @@ public final class FuseMount: @unchecked Sendable {
             fuse_args(argc: Int32(buffer.count - 1), argv: buffer.baseAddress, allocated: 0)
         }
         var ops = FuseOperations.make()
-        let userdata = Unmanaged.passUnretained(adapter).toOpaque()
+        let userdata = Unmanaged.passUnretained(frontEnd).toOpaque()
         guard let session = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata) else {
             throw MountError("cannot create a FUSE session (is /dev/fuse available?)")
         }
@@ -42,7 +42,7 @@ public final class FuseMount: @unchecked Sendable {
             throw MountError("cannot mount FUSE at \(mountpoint) (is it an existing, empty, unmounted directory?)")
         }
         self.session = session
-        adapter.session.withLock { $0 = SessionPointer(raw: session) }
+        frontEnd.session.withLock { $0 = SessionPointer(raw: session) }
     }
 
     /// Serves requests until unmounted or signalled; then unmounts and frees the session.
@@ -51,8 +51,8 @@ public final class FuseMount: @unchecked Sendable {
         fuse_session_unmount(session)
         // Reads still waiting on a fetch are answered now, and notices stop, so no Task
         // touches a freed session later.
-        adapter.failPending()
-        adapter.session.withLock { $0 = nil }
+        frontEnd.failPending()
+        frontEnd.session.withLock { $0 = nil }
         fuse_session_destroy(session)
     }
 
@@ -75,7 +75,7 @@ public final class FuseMount: @unchecked Sendable {
         // exit alone does not wake a loop blocked reading /dev/fuse; the unmount does.
         _ = try? Mountpoint.detach(mountpoint, lazily: true)
         // Readers blocked on a fetch keep a lazily unmounted connection alive: answer them.
-        adapter.failPending()
+        frontEnd.failPending()
     }
 }
 

@@ -3,7 +3,7 @@ import CFuse
 /// A FUSE request handle that may cross into a Task.
 ///
 /// `@unchecked Sendable` is safe: libfuse allows replying to a request from any thread, after
-/// the callback has returned, exactly once; ``FuseAdapter`` replies once per request.
+/// the callback has returned, exactly once; ``FuseFrontEnd`` replies once per request.
 struct FuseRequest: @unchecked Sendable {
     let raw: fuse_req_t
 }

@@ -2,7 +2,8 @@ import LocalCAS
 import Logging
 import Synchronization
 
-/// Inode numbers for the entries of a mounted tree, with the kernel's lookup counts.
+/// The FUSE front end's inode numbers for the entries of a mounted tree, with the kernel's
+/// lookup counts (the filesystem model knows nothing of either).
 ///
 /// Numbers are stable while the kernel holds a reference: the same (parent, name) gives the
 /// same inode until every lookup of it has been forgotten (`forget`/`forget_multi`), after which
@@ -92,23 +93,20 @@ public final class InodeTable: Sendable {
         if underflow { logger.error("forget of unknown inode \(inode) (count \(count)): lookup counts are off") }
     }
 
-    /// The directories above `inode`, innermost first, each with the name of the entry below it
-    /// on the way down: `[(parent, name of inode), (grandparent, name of parent), …]`.
-    public func ancestry(_ inode: UInt64) -> [(directory: UInt64, name: String)] {
+    /// Where `inode` sits: the Directory above it, and each above that, innermost first, each
+    /// with the name of the entry below it on the way down: `[(parent, name of inode),
+    /// (grandparent, name of parent), …]`.
+    public func location(_ inode: UInt64) -> [(directory: Digest, name: String)] {
         state.withLock { s in
-            var chain: [(directory: UInt64, name: String)] = []
+            var chain: [(directory: Digest, name: String)] = []
             var current = inode
-            while current != Self.rootInode, let entry = s.entries[current], chain.count < 4096 {
-                chain.append((entry.parent, entry.name))
+            while current != Self.rootInode, let entry = s.entries[current], chain.count < 4096,
+                  case .directory(let parent)? = s.entries[entry.parent]?.node {
+                chain.append((parent, entry.name))
                 current = entry.parent
             }
             return chain
         }
-    }
-
-    /// The path of `inode` from the mount's root ("/" for the root), for messages.
-    public func path(_ inode: UInt64) -> String {
-        "/" + ancestry(inode).reversed().map(\.name).joined(separator: "/")
     }
 
     /// Number of inodes the kernel holds (for tests and stats).

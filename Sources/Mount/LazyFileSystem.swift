@@ -2,33 +2,41 @@ import Foundation
 import Glibc
 import LocalCAS
 import Logging
-import RemoteCAS
 import Synchronization
 
-/// A read-only view of one tree in the partial local CAS, as a filesystem: inodes, lookups,
-/// listings and attributes come from local Directory nodes only; a file's blob is fetched on
-/// its first read and then served from the local CAS. Knows nothing of FUSE.
+/// A read-only view of one tree of the partial local CAS as a filesystem of directories and
+/// files, knowing nothing of FUSE (or of inode numbers: those are the front end's). Listings,
+/// lookups and attributes come from local Directory nodes only and answer at once; a file's blob
+/// comes from `content`, which fetches it on its first read (a ``ContentStore`` that caches in
+/// the local CAS), so every later read is local.
 ///
 /// Thread safety: all methods may be called concurrently from FUSE threads and tasks.
 public final class LazyFileSystem: Sendable {
     public let root: Digest
+    /// Where the Directory nodes are (and blobs, once fetched).
     public let store: LocalContentStore
-    /// Fetches missing blobs; nil for an offline mount (reads of missing blobs fail with EIO).
-    public let fetcher: BlobFetcher?
-    public let inodes: InodeTable
+    /// Where file content comes from: a read-through cache over a remote, or `store` itself for
+    /// an offline mount (a blob that is not local is then EIO).
+    public let content: any ContentStore
     public let stats: MountStats
+    /// What this mount has fetched so far (blobs, bytes), from the counters of its remote side.
+    private let fetchedSoFar: @Sendable () -> (blobs: Int, bytes: Int64)
     let listings: DirectoryListingCache
     let readAhead: ReadAhead
     private let logger = Logger(label: "lazycas.mount")
 
-    /// - Parameter readAhead: how eagerly likely next files come along with a cold read (fewer
-    ///   round trips, more bytes).
-    public init(root: Digest, store: LocalContentStore, fetcher: BlobFetcher?, stats: MountStats, readAhead: ReadAheadPolicy = .eager) {
+    /// - Parameters:
+    ///   - fetched: reports what `content` has brought in from the remote for this mount.
+    ///   - readAhead: how eagerly likely next files come along with a cold read (fewer round
+    ///     trips, more bytes).
+    public init(root: Digest, store: LocalContentStore, content: any ContentStore, stats: MountStats,
+                readAhead: ReadAheadPolicy = .eager,
+                fetched: @escaping @Sendable () -> (blobs: Int, bytes: Int64) = { (0, 0) }) {
         self.root = root
         self.store = store
-        self.fetcher = fetcher
+        self.content = content
         self.stats = stats
-        inodes = InodeTable(root: root)
+        fetchedSoFar = fetched
         listings = DirectoryListingCache(tree: LocalTree(store: store))
         self.readAhead = ReadAhead(policy: readAhead)
     }
@@ -39,158 +47,194 @@ public final class LazyFileSystem: Sendable {
         listings.seed(directories.map { ($0.key, $0.value) })
     }
 
-    /// What this mount has done; blobs and bytes fetched are what its connection received.
+    /// What this mount has done.
     public var currentStats: MountStatsSnapshot {
         var s = stats.snapshot
-        if let received = fetcher?.client.connection.counters.snapshot {
-            s.blobsFetched = received.blobsReceived
-            s.bytesFetched = received.bytesReceived
-        }
+        (s.blobsFetched, s.bytesFetched) = fetchedSoFar()
         return s
     }
 
     // MARK: Metadata (local only, never blocks on the network)
 
-    func node(_ inode: UInt64) throws(FileSystemError) -> Node {
-        guard let node = inodes.node(inode) else { throw .notFound }
-        return node
-    }
-
-    func listing(_ inode: UInt64) throws(FileSystemError) -> DirectoryListing {
-        guard case .directory(let digest) = try node(inode) else { throw .notDirectory }
+    /// The entries of the Directory `directory`.
+    public func listing(_ directory: Digest) throws(FileSystemError) -> DirectoryListing {
         do {
-            return try listings.listing(digest)
+            return try listings.listing(directory)
         } catch {
-            logger.error("cannot read Directory \(digest) of inode \(inode): \(error)")
+            logger.error("cannot read Directory \(directory): \(error)")
             throw .io
         }
     }
 
-    /// Looks up `name` in directory `parent`; the returned inode carries one kernel reference.
-    public func lookup(parent: UInt64, name: String) throws(FileSystemError) -> NodeAttributes {
-        guard let child = try listing(parent).child(named: name) else { throw .notFound }
-        let inode = inodes.lookup(parent: parent, name: name, node: child.node)
-        return try attributes(inode, child.node)
+    /// The entry `name` of the Directory `directory`.
+    public func lookup(_ name: String, in directory: Digest) throws(FileSystemError) -> Node {
+        guard let child = try listing(directory).child(named: name) else { throw .notFound }
+        return child.node
     }
 
-    public func attributes(_ inode: UInt64) throws(FileSystemError) -> NodeAttributes {
-        try attributes(inode, try node(inode))
-    }
-
-    func attributes(_ inode: UInt64, _ node: Node) throws(FileSystemError) -> NodeAttributes {
+    public func attributes(of node: Node) throws(FileSystemError) -> NodeAttributes {
         switch node {
-        case .directory:
-            let subdirs = try listing(inode).subdirectoryCount
-            return NodeAttributes(inode: inode, kind: .directory, permissions: 0o555, size: 4096,
-                                  linkCount: UInt32(2 + subdirs))
+        case .directory(let digest):
+            NodeAttributes(kind: .directory, permissions: 0o555, size: 4096,
+                           linkCount: UInt32(2 + (try listing(digest).subdirectoryCount)))
         case .file(let digest, let executable):
-            return NodeAttributes(inode: inode, kind: .file, permissions: executable ? 0o555 : 0o444,
-                                  size: digest.sizeBytes, linkCount: 1)
+            NodeAttributes(kind: .file, permissions: executable ? 0o555 : 0o444, size: digest.sizeBytes, linkCount: 1)
         case .symlink(let target):
-            return NodeAttributes(inode: inode, kind: .symlink, permissions: 0o777,
-                                  size: Int64(target.utf8.count), linkCount: 1)
+            NodeAttributes(kind: .symlink, permissions: 0o777, size: Int64(target.utf8.count), linkCount: 1)
         }
     }
 
-    public func readlink(_ inode: UInt64) throws(FileSystemError) -> String {
-        guard case .symlink(let target) = try node(inode) else { throw .notSymlink }
+    public func readlink(_ node: Node) throws(FileSystemError) -> String {
+        guard case .symlink(let target) = node else { throw .notSymlink }
         return target
     }
 
-    /// The extended attributes every node has.
+    /// The extended attribute every node but a symlink has.
     public static let digestAttribute = "user.reapi.digest"
 
-    public func extendedAttribute(_ inode: UInt64, name: String) throws(FileSystemError) -> String {
-        guard name == Self.digestAttribute, let digest = try node(inode).digest else { throw .noAttribute }
+    public func extendedAttribute(_ node: Node, name: String) throws(FileSystemError) -> String {
+        guard name == Self.digestAttribute, let digest = node.digest else { throw .noAttribute }
         return digest.description
     }
 
-    public func extendedAttributeNames(_ inode: UInt64) throws(FileSystemError) -> [String] {
-        try node(inode).digest == nil ? [] : [Self.digestAttribute]
+    public func extendedAttributeNames(_ node: Node) -> [String] {
+        node.digest == nil ? [] : [Self.digestAttribute]
     }
 
     // MARK: Content
 
-    /// Opens the local blob of a file if it is present: the fast path, no network.
-    /// - Returns: a file descriptor the caller closes, or nil if the blob must be fetched first.
-    public func openLocal(_ inode: UInt64) throws(FileSystemError) -> Int32? {
-        guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
-        guard let fd = try? store.openForReading(digest) else { return nil }
-        stats.update { $0.reads += 1; $0.hits += 1 }
-        readAhead.recordLocalRead(digest)
-        return fd
-    }
-
-    /// Files at least this large are served while they stream in (``openStreaming(_:)``);
-    /// smaller ones are fetched whole before the read is answered.
-    public static let streamingThreshold: Int64 = 1 << 20
-
-    /// For a large file whose blob is not local: the stream bringing it in (the running one, or
-    /// a new one), readable as it arrives, so the first bytes are served about one round trip
-    /// after the first read.
-    /// - Returns: nil when the file should be read through ``openFetching(_:)`` instead (it is
-    ///   small, offline, or already coming in a batch).
-    public func openStreaming(_ inode: UInt64) throws(FileSystemError) -> BlobStream? {
-        guard case .file(let digest, _) = try node(inode), digest.sizeBytes >= Self.streamingThreshold,
-              let fetcher else { return nil }
-        let found: (stream: BlobStream, started: Bool)?
-        do {
-            found = try fetcher.stream(digest)
-        } catch {
-            logger.error("\(inodes.path(inode)): cannot start fetching blob \(digest): \(error)")
-            stats.update { $0.errors += 1 }
-            throw .io
+    /// Serves `size` bytes at `offset` of the file whose blob is `digest`: at once when the
+    /// blob is local (or the range of an arriving one is there), else from a task that fetches
+    /// first. The first read of a cold file is what fetches it: a small one with the cold small
+    /// files ``ReadAhead`` expects to be read next, in one batch; a large one as a stream whose
+    /// ranges are served as they arrive.
+    /// - Parameter location: where the file sits — its directory, and each above it, with the
+    ///   name of the entry below (innermost first); asked for only on a cold read.
+    public func read(_ digest: Digest, offset: Int64, size: Int,
+                     location: @escaping @Sendable () -> [(directory: Digest, name: String)]) -> ReadOutcome {
+        if let blob = content.available(digest) {
+            switch blob {
+            case .arriving(let incoming):
+                stats.update { $0.reads += 1 }
+                return serve(incoming, offset: offset, size: size)
+            default:
+                stats.update { $0.reads += 1; $0.hits += 1 }
+                readAhead.recordLocalRead(digest)
+                return .ready(FileData.answer(blob, offset: offset, size: size))
+            }
         }
-        guard let found else { return nil }
-        stats.update { $0.reads += 1; $0.misses += found.started ? 1 : 0 }
-        if found.started {
-            let path = inodes.path(inode)
-            Task { [stats, logger] in
-                do {
-                    try await found.stream.complete()
-                } catch {
-                    logger.error("\(path): cannot fetch blob \(digest): \(error)")
+        let companions = digest.sizeBytes <= ReadAhead.smallFile ? self.companions(of: digest, at: location()) : []
+        let (content, stats, logger, fs) = (self.content, self.stats, self.logger, self)
+        return .pending(Task {
+            let blob: Blob
+            do {
+                blob = try await Self.first(digest, of: [digest] + companions, from: content)
+            } catch {
+                logger.error("\(fs.path(location())): cannot fetch blob \(digest): \(error)")
+                stats.update { $0.errors += 1 }
+                return .failure(.io)
+            }
+            stats.update { $0.reads += 1; $0.misses += 1 }
+            guard case .arriving(let incoming) = blob else { return FileData.answer(blob, offset: offset, size: size) }
+            Task {
+                do { try await incoming.complete() } catch {
+                    logger.error("\(fs.path(location())): cannot fetch blob \(digest): \(error)")
                     stats.update { $0.errors += 1 }
                 }
             }
-        }
-        return found.stream
+            do {
+                try await incoming.wait(offset: offset, count: Int64(size))
+                return .success(.incoming(incoming))
+            } catch {
+                return .failure(.io)
+            }
+        })
     }
 
-    /// Where `inode` sits in the tree, for ``ReadAhead``; nil if a listing cannot be read.
-    private func position(of inode: UInt64) -> ReadAhead.Position? {
-        let chain = inodes.ancestry(inode)
-        guard let first = chain.first, let listing = try? listing(first.directory) else { return nil }
+    /// A read of a blob that is arriving: answered now if its range is there, else once it is.
+    private func serve(_ incoming: any IncomingBlob, offset: Int64, size: Int) -> ReadOutcome {
+        do {
+            if try incoming.hasArrived(offset: offset, count: Int64(size)) { return .ready(.success(.incoming(incoming))) }
+        } catch {
+            return .ready(.failure(.io))
+        }
+        return .pending(Task {
+            do {
+                try await incoming.wait(offset: offset, count: Int64(size))
+                return .success(.incoming(incoming))
+            } catch {
+                return .failure(.io)
+            }
+        })
+    }
+
+    /// Asks `content` for `digests` and returns the first one's blob as soon as it is there;
+    /// the others (read-ahead companions) go on arriving in the background.
+    private static func first(_ digest: Digest, of digests: [Digest], from content: any ContentStore) async throws(CASError) -> Blob {
+        let answer = FirstAnswer()
+        Task {
+            await content.get(digests) { d, result in if d == digest { answer.give(result) } }
+            answer.give(.failure(CASError(.remote, "blob \(digest) was asked for and never answered")))
+        }
+        return try await answer.value()
+    }
+
+    /// The cold small files to fetch with `digest`.
+    private func companions(of digest: Digest, at location: [(directory: Digest, name: String)]) -> [Digest] {
+        guard let here = location.first, let listing = try? listing(here.directory) else { return [] }
         var ancestors: [(listing: DirectoryListing, after: String)] = []
-        for link in chain.dropFirst() {
-            guard let above = try? self.listing(link.directory) else { return nil }
+        for link in location.dropFirst() {
+            guard let above = try? self.listing(link.directory) else { return [] }
             ancestors.append((above, link.name))
         }
-        return ReadAhead.Position(listing: listing, parent: first.directory, name: first.name, ancestors: ancestors)
+        let position = ReadAhead.Position(listing: listing, parent: here.directory, name: here.name, ancestors: ancestors)
+        return readAhead.companions(of: digest, at: position, isLocal: { store.contains($0) }) { try? listings.listing($0) }
     }
 
-    /// Fetches the blob of a file (with the cold small files ``ReadAhead`` expects to be read
-    /// next, in the same batch), verifies and stores it, and opens it for the read.
-    public func openFetching(_ inode: UInt64) async throws(FileSystemError) -> Int32 {
-        guard case .file(let digest, _) = try node(inode) else { throw .isDirectory }
-        guard let fetcher else {
-            logger.error("\(inodes.path(inode)): blob \(digest) is not local and the mount has no remote")
-            stats.update { $0.errors += 1 }
-            throw .io
+    /// `/a/b/file` from a location, for messages.
+    func path(_ location: [(directory: Digest, name: String)]) -> String {
+        "/" + location.reversed().map(\.name).joined(separator: "/")
+    }
+}
+
+extension FileData {
+    /// What a read of `size` bytes at `offset` is answered with, from a blob handed on whole.
+    static func answer(_ blob: Blob, offset: Int64, size: Int) -> Result<FileData, FileSystemError> {
+        switch blob {
+        case .file(let file): .success(.file(file))
+        case .arriving(let incoming): .success(.incoming(incoming))
+        case .bytes(let data):
+            .success(.bytes(data.subdata(in: Int(min(offset, Int64(data.count))) ..< Int(min(offset + Int64(size), Int64(data.count))))))
+        case .path(let path):
+            (try? OpenFile(opening: path)).map { .success(.file($0)) } ?? .failure(.io)
+        case .ranges:
+            .failure(.io)
         }
-        var companions: [Digest] = []
-        if let position = position(of: inode) {
-            companions = readAhead.companions(of: digest, at: position, store: store) { try? listings.listing($0) }
+    }
+}
+
+/// The first result given, handed to the one task waiting for it.
+private final class FirstAnswer: Sendable {
+    private let state = Mutex<(result: Result<Blob, CASError>?, waiter: CheckedContinuation<Result<Blob, CASError>, Never>?)>((nil, nil))
+
+    func give(_ result: Result<Blob, CASError>) {
+        let waiter = state.withLock { s -> CheckedContinuation<Result<Blob, CASError>, Never>? in
+            guard s.result == nil else { return nil }
+            s.result = result
+            defer { s.waiter = nil }
+            return s.waiter
         }
-        do {
-            try await fetcher.fetch([digest], alongWith: companions)
-        } catch {
-            logger.error("\(inodes.path(inode)): cannot fetch blob \(digest): \(error)")
-            stats.update { $0.errors += 1 }
-            throw .io
+        waiter?.resume(returning: result)
+    }
+
+    func value() async throws(CASError) -> Blob {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Blob, CASError>, Never>) in
+            let now = state.withLock { s -> Result<Blob, CASError>? in
+                if s.result == nil { s.waiter = c }
+                return s.result
+            }
+            if let now { c.resume(returning: now) }
         }
-        stats.update { $0.reads += 1; $0.misses += 1 }
-        guard let fd = try? store.openForReading(digest) else { throw .io }
-        return fd
+        return try result.get()
     }
 }

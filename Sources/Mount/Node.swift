@@ -1,6 +1,7 @@
 import LocalCAS
 
-/// What an inode stands for: an entry of an immutable tree.
+/// An entry of an immutable tree, as the filesystem model sees it (no inode number: those are
+/// the FUSE front end's).
 public enum Node: Sendable, Equatable {
     case directory(Digest)
     case file(digest: Digest, isExecutable: Bool)
@@ -16,10 +17,10 @@ public enum Node: Sendable, Equatable {
     }
 }
 
-/// The attributes a node shows, before they are packed into a `struct stat`.
+/// The attributes a node shows, before the front end packs them (with an inode number) into a
+/// `struct stat`.
 public struct NodeAttributes: Sendable, Equatable {
     public enum Kind: Sendable { case directory, file, symlink }
-    public var inode: UInt64
     public var kind: Kind
     /// Permission bits (no file type bits).
     public var permissions: UInt32

@@ -14,19 +14,8 @@ import Synchronization
 ///   far was read.
 ///
 /// Both fill one batch of at most ``batchBytes``; the local Directory nodes are the only input,
-/// so guessing costs no network.
-/// How eagerly a mount reads ahead.
-public enum ReadAheadPolicy: String, Sendable, CaseIterable {
-    /// Guess from the first cold read on (an interactive mount: `ls`, `grep -r`, `cp -r`).
-    case eager
-    /// Guess only after evidence: siblings after the second cold read in a directory, the walk
-    /// after the second cold read anywhere. An action that reads one file fetches one file; one
-    /// that scans directories still gets batches (a build worker).
-    case cautious
-    /// Fetch exactly the files read.
-    case off
-}
-
+/// so guessing costs no network. Directories are told apart by digest (identical directories
+/// share their score).
 final class ReadAhead: Sendable {
     /// Files larger than this are never batched with others.
     static let smallFile: Int64 = 256 * 1024
@@ -44,16 +33,16 @@ final class ReadAhead: Sendable {
         var worthIt: Bool { sent < 32 || used * 4 >= sent }
     }
     enum Guess: Hashable {
-        case sibling(parent: UInt64)
+        case sibling(parent: Digest)
         case walk
     }
     struct State {
-        var directories: [UInt64: Score] = [:]
+        var directories: [Digest: Score] = [:]
         var walk = Score()
         /// Blobs sent on a guess and not read yet, with the guess that sent them.
         var outstanding: [Digest: Guess] = [:]
         /// Cold reads so far, per directory and in all (the evidence ``ReadAheadPolicy/cautious`` waits for).
-        var coldReads: [UInt64: Int] = [:]
+        var coldReads: [Digest: Int] = [:]
         var totalColdReads = 0
     }
     private let state = Mutex(State())
@@ -63,18 +52,20 @@ final class ReadAhead: Sendable {
         self.policy = policy
     }
 
-    /// Where a file sits: its directory's listing and inode, its name, and the directories
+    /// Where a file sits: its directory's listing and digest, its name, and the directories
     /// above, innermost first, each with the name of the entry to continue after.
     struct Position {
         var listing: DirectoryListing
-        var parent: UInt64
+        var parent: Digest
         var name: String
         var ancestors: [(listing: DirectoryListing, after: String)]
     }
 
     /// Cold small files to fetch alongside `digest` at `position`.
-    /// - Parameter listingOf: the listing of a Directory digest (local, cached).
-    func companions(of digest: Digest, at position: Position, store: LocalContentStore,
+    /// - Parameters:
+    ///   - isLocal: whether a blob is already in the local CAS (a cheap check).
+    ///   - listingOf: the listing of a Directory digest (local, cached).
+    func companions(of digest: Digest, at position: Position, isLocal: (Digest) -> Bool,
                     listingOf: (Digest) -> DirectoryListing?) -> [Digest] {
         guard policy != .off, digest.sizeBytes <= Self.smallFile else { return [] }
         let cautious = policy == .cautious
@@ -86,13 +77,15 @@ final class ReadAhead: Sendable {
                     s.walk.worthIt && (!cautious || s.totalColdReads >= 2))
         }
         var picked: [Digest: Guess] = [:]
+        var order: [Digest] = []
         var bytes: Int64 = 0
         func take(_ d: Digest, _ guess: Guess) -> Bool {
             guard picked.count < Self.batchFiles else { return false }
             guard d != digest, d.sizeBytes <= Self.smallFile, picked[d] == nil else { return true }
             guard bytes + d.sizeBytes <= Self.batchBytes else { return bytes < Self.batchBytes - 4096 }
-            guard !store.contains(d) else { return true }
+            guard !isLocal(d) else { return true }
             picked[d] = guess
+            order.append(d)
             bytes += d.sizeBytes
             return true
         }
@@ -131,7 +124,7 @@ final class ReadAhead: Sendable {
             // Bound memory: guesses nobody read are forgotten (they already count as misses).
             if s.outstanding.count > 100_000 { s.outstanding.removeAll() }
         }
-        return Array(picked.keys)
+        return order
     }
 
     /// A read found `digest` local: if a guess had sent it, that guess scored.

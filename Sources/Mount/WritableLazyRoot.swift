@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 import LocalCAS
-import RemoteCAS
 
 /// A tree as a sandbox root: lazycas's FUSE mount of it (in this process) under a kernel
 /// overlayfs writable layer (``OverlayMount``), torn down by ``close()`` whatever happened.
@@ -19,10 +18,13 @@ public final class WritableLazyRoot: Sendable {
     /// Mounts `root` (with empty `dev`, `proc` and `tmp` added where it has none, for bwrap to
     /// mount over) and the overlay on it, in the scratch `directory` (replaced if it exists).
     /// - Parameters:
+    ///   - content: where file blobs come from (``LazyFileSystem/content``).
     ///   - seed: Directory nodes not yet in `store`, served from memory.
     ///   - readAhead: how eagerly cold reads bring likely next files along (``ReadAheadPolicy``).
-    public init(root: Digest, in directory: String, store: LocalContentStore, fetcher: BlobFetcher?,
-                seed: [Digest: ValidatedDirectory], readAhead: ReadAheadPolicy = .eager) throws {
+    ///   - fetched: what `content` has fetched for this root so far (``LazyFileSystem``).
+    public init(root: Digest, in directory: String, store: LocalContentStore, content: any ContentStore,
+                seed: [Digest: ValidatedDirectory], readAhead: ReadAheadPolicy = .eager,
+                fetched: @escaping @Sendable () -> (blobs: Int, bytes: Int64) = { (0, 0) }) throws {
         self.directory = directory
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory + "/lower", withIntermediateDirectories: true)
@@ -36,8 +38,9 @@ public final class WritableLazyRoot: Sendable {
         }
         let lower = try composer.overlay(layers + [TreeComposer.Layer(root: root, label: "the tree")])
         self.lower = lower
-        fs = LazyFileSystem(root: lower, store: store, fetcher: fetcher, stats: MountStats(mountpoint: directory + "/lower", root: lower.description),
-                             readAhead: readAhead)
+        fs = LazyFileSystem(root: lower, store: store, content: content,
+                            stats: MountStats(mountpoint: directory + "/lower", root: lower.description),
+                            readAhead: readAhead, fetched: fetched)
         fs.seed(seed)
         let mount: FuseMount
         do {

@@ -4,22 +4,22 @@ import REAPI
 
 /// The REAPI ActionCache of one server: look up the result of an action by its digest.
 public struct ActionCacheClient: Sendable {
-    let cas: CASClient
-    let stub: Build_Bazel_Remote_Execution_V2_ActionCache.Client<CASClient.Transport>
+    let connection: RemoteConnection
+    let stub: Build_Bazel_Remote_Execution_V2_ActionCache.Client<GRPCContentStore.Transport>
 
-    /// Calls go over `cas`'s connection, with its deadlines and retries.
-    public init(cas: CASClient) {
-        self.cas = cas
-        stub = .init(wrapping: cas.connection.client)
+    /// Calls go over `connection`, with its deadlines and retry policy.
+    public init(connection: RemoteConnection) {
+        self.connection = connection
+        stub = .init(wrapping: connection.client)
     }
 
     /// The cached result of `action`, or nil if the server has none (NOT_FOUND).
     public func result(for action: Digest) async throws(CASError) -> Build_Bazel_Remote_Execution_V2_ActionResult? {
         var request = Build_Bazel_Remote_Execution_V2_GetActionResultRequest()
-        request.instanceName = cas.instance
+        request.instanceName = connection.configuration.instance
         request.actionDigest = action.proto
         do {
-            return try await cas.call("GetActionResult", "action \(action)") { [stub, request] in
+            return try await connection.call("GetActionResult", "action \(action)") { [stub, request] in
                 try await stub.getActionResult(request)
             }
         } catch where error.code == .notFound {

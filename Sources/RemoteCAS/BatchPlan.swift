@@ -1,16 +1,18 @@
 import LocalCAS
 
-/// How a set of blobs is split into transfers: small blobs packed into batches of at most
-/// `limit` bytes (largest first, first fit), blobs over the limit each on their own stream.
+/// How a set of blobs is split into calls: small blobs packed into batches of at most `limit`
+/// bytes (largest first, first fit), blobs over the limit each on their own. Within a batch,
+/// blobs keep the order they were given in (a reader's blob asked for first is stored first).
 struct BatchPlan: Sendable {
     var batches: [[Digest]] = []
-    var streams: [Digest] = []
+    var singles: [Digest] = []
 
-    init(_ digests: some Sequence<Digest>, limit: Int64) {
+    init(_ digests: [Digest], limit: Int64) {
+        let position = Dictionary(digests.enumerated().map { ($1, $0) }, uniquingKeysWith: min)
         var open: [(bytes: Int64, digests: [Digest])] = []
-        for digest in digests.sorted(by: { $0.sizeBytes > $1.sizeBytes }) {
+        for digest in position.keys.sorted(by: { ($0.sizeBytes, position[$1]!) > ($1.sizeBytes, position[$0]!) }) {
             if digest.sizeBytes > limit {
-                streams.append(digest)
+                singles.append(digest)
                 continue
             }
             // Largest first means the newest batch is the fullest candidate only rarely;
@@ -22,6 +24,6 @@ struct BatchPlan: Sendable {
                 open.append((digest.sizeBytes, [digest]))
             }
         }
-        batches = open.map(\.digests)
+        batches = open.map { $0.digests.sorted { position[$0]! < position[$1]! } }
     }
 }

@@ -2,17 +2,19 @@ import Foundation
 import LocalCAS
 import Synchronization
 
-/// One large blob coming in by ranged ByteStream reads (`read_offset`/`read_limit`), readable
-/// while it arrives.
+/// One large blob coming into the local CAS by ranged reads of a source store (ByteStream
+/// `read_offset`/`read_limit` on a server), readable while it arrives: the ``IncomingBlob`` a
+/// ``ReadCachingContentStore`` hands on for a cold large blob.
 ///
-/// The blob is cut into chunks (a small first one, for the first byte); a few are read at once, in order, and a reader asking for a
-/// range whose chunk has not started yet starts it at once, so a reader that seeks to the end
-/// does not wait for the beginning. Each chunk's bytes are written at their offset into a
-/// ``PartialBlob`` as the messages arrive, so ``wait(offset:count:)`` returns as soon as the
-/// bytes a reader asked for are on disk, typically one round trip after the first request.
-/// When every chunk is in, the whole blob is hashed; only a verified blob becomes visible in
-/// the local CAS. A chunk that fails is resumed from where it stopped a few times before the
-/// whole stream fails; then every reader gets the error and nothing is stored.
+/// The blob is cut into chunks (a small first one, for the first byte); a few are read at once,
+/// in order, and a reader asking for a range whose chunk has not started yet starts it at once,
+/// so a reader that seeks to the end does not wait for the beginning. Each chunk's bytes are
+/// written at their offset into a ``PartialBlob`` as they arrive, so ``wait(offset:count:)``
+/// returns as soon as the bytes a reader asked for are on disk, typically one round trip after
+/// the first request. When every chunk is in, the whole blob is hashed; only a verified blob
+/// becomes visible in the local CAS. A chunk is read once: resuming a broken read is the
+/// source's business (``RetryingContentStore``); a chunk that fails fails the stream, every
+/// reader gets the error and nothing is stored.
 ///
 /// Bytes handed out before the final check have not been verified. So that no reader finishes
 /// a corrupt blob without noticing, a range that ends at the blob's end is released only after
@@ -20,7 +22,7 @@ import Synchronization
 /// fails, it is never stored, and every read after the check fails too.
 ///
 /// Thread safety: all methods may be called concurrently; `state` is the only mutable state.
-public final class BlobStream: Sendable {
+public final class BlobStream: IncomingBlob {
     public let digest: Digest
     let blob: PartialBlob
     let chunkSize: Int64
@@ -28,7 +30,7 @@ public final class BlobStream: Sendable {
     /// first message of a small range comes back much sooner.
     let firstChunk: Int64
     let parallelChunks: Int
-    private let client: CASClient
+    private let source: any ContentStore
     private let state: Mutex<State>
 
     struct Waiter {
@@ -52,13 +54,16 @@ public final class BlobStream: Sendable {
     /// The largest blob streamed: 1 TiB.
     static let largestBlob: Int64 = 1 << 40
 
-    /// Attempts per chunk, each resuming where the previous one stopped.
-    static let attemptsPerChunk = 3
+    /// Told the outcome once, before any reader hears it (so a transfer table can forget the
+    /// stream before anyone can ask for the blob again).
+    private let onFinish: @Sendable (Result<Void, CASError>) -> Void
 
-    init(digest: Digest, client: CASClient, store: LocalContentStore,
-         chunkSize: Int64 = 8 << 20, firstChunk: Int64 = 256 << 10, parallelChunks: Int = 4) throws(CASError) {
+    init(digest: Digest, source: any ContentStore, store: LocalContentStore,
+         chunkSize: Int64 = 8 << 20, firstChunk: Int64 = 256 << 10, parallelChunks: Int = 4,
+         onFinish: @escaping @Sendable (Result<Void, CASError>) -> Void = { _ in }) throws(CASError) {
         self.digest = digest
-        self.client = client
+        self.source = source
+        self.onFinish = onFinish
         self.chunkSize = chunkSize
         self.firstChunk = min(firstChunk, chunkSize)
         self.parallelChunks = max(1, parallelChunks)
@@ -86,6 +91,11 @@ public final class BlobStream: Sendable {
 
     /// Waits for the transfer to end (starting it if needed): returns when the blob is
     /// verified and stored, or throws why it could not be.
+    /// Starts the transfer without waiting for it.
+    func start() {
+        startChunks(demanded: nil)
+    }
+
     public func complete() async throws(CASError) {
         do {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
@@ -182,20 +192,15 @@ public final class BlobStream: Sendable {
     private func runChunk(_ index: Int) async {
         let chunk = chunkRange(index)
         var lastError: CASError?
-        for _ in 0..<Self.attemptsPerChunk {
-            // Another chunk failed: the stream is over, stop spending bandwidth on it.
-            let (have, over) = state.withLock { ($0.received[index], $0.outcome != nil) }
-            if over { return }
-            if have >= chunk.length { break }
-            do {
-                try await client.read(digest, offset: chunk.start + have, limit: chunk.length - have) { data in
-                    try self.arrived(data, chunk: index)
-                }
-                lastError = nil
-            } catch {
-                lastError = error
-                if error.code == .corrupt { break }
+        // Another chunk failed: the stream is over, stop spending bandwidth on it.
+        let (start, over) = state.withLock { ($0.received[index], $0.outcome != nil) }
+        if over { return }
+        do {
+            try await source.read(digest, range: (chunk.start + start)..<(chunk.start + chunk.length)) { data throws(CASError) in
+                try self.arrived(data, chunk: index)
             }
+        } catch {
+            lastError = error
         }
         let have = state.withLock { $0.received[index] }
         if have < chunk.length {
@@ -249,6 +254,7 @@ public final class BlobStream: Sendable {
             return (s.waiters, s.completion)
         }
         if case .failure = outcome { blob.abort() }
+        onFinish(outcome)
         for w in waiters { w.continuation.resume(with: outcome) }
         for c in completion { c.resume(with: outcome) }
     }

@@ -1,9 +1,9 @@
 import GRPCCore
 
-/// Runs on every attempt of every call: counts it in ``RPCCounters`` and attaches the bearer
+/// Runs on every attempt of every call: counts it in ``Metrics`` and attaches the bearer
 /// token, if any, as `authorization` metadata.
 struct CallInterceptor: ClientInterceptor {
-    let counters: RPCCounters
+    let metrics: Metrics
     let accessToken: String?
 
     func intercept<Input: Sendable, Output: Sendable>(
@@ -11,7 +11,7 @@ struct CallInterceptor: ClientInterceptor {
         context: ClientContext,
         next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
     ) async throws -> StreamingClientResponse<Output> {
-        counters.recordCall(context.descriptor.method)
+        metrics.recordCall(context.descriptor.method)
         var request = request
         if let accessToken {
             request.metadata.replaceOrAddString("Bearer \(accessToken)", forKey: "authorization")

@@ -13,15 +13,15 @@ import Synchronization
 /// operation (it restarted); REAPI allows that, since a result depends on the action's digest
 /// alone and servers merge identical executions.
 public struct ExecutionClient: Sendable {
-    let cas: CASClient
-    let stub: Build_Bazel_Remote_Execution_V2_Execution.Client<CASClient.Transport>
+    let connection: RemoteConnection
+    let stub: Build_Bazel_Remote_Execution_V2_Execution.Client<GRPCContentStore.Transport>
 
     /// Times a broken stream is resumed before the execution is given up.
     public static let maxReattachments = 5
 
-    public init(cas: CASClient) {
-        self.cas = cas
-        stub = .init(wrapping: cas.connection.client)
+    public init(connection: RemoteConnection) {
+        self.connection = connection
+        stub = .init(wrapping: connection.client)
     }
 
     /// Executes `action` and returns the server's `ExecuteResponse` (whose `status` and
@@ -35,7 +35,7 @@ public struct ExecutionClient: Sendable {
                         onStage: @escaping @Sendable (Build_Bazel_Remote_Execution_V2_ExecutionStage.Value) -> Void = { _ in }
     ) async throws(CASError) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
         var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
-        request.instanceName = cas.instance
+        request.instanceName = connection.configuration.instance
         request.actionDigest = action.proto
         request.skipCacheLookup = skipCacheLookup
         let deadline = ContinuousClock.now + timeout
@@ -43,8 +43,10 @@ public struct ExecutionClient: Sendable {
         // Set when a message arrives: a stream that made progress before breaking starts the
         // count of breaks afresh (a long action behind a proxy that cuts streams is fine).
         let progressed = Mutex(false)
+        let policy = connection.configuration.retryPolicy()
         var attempt = 0
-        var backoff = Duration.milliseconds(200)
+        var backoff = RetryPolicy.Backoff(policy)
+        let endpoint = connection.configuration.endpoint
         while true {
             let name = operationName.withLock { $0 }
             let method = name == nil ? "Execute" : "WaitExecution"
@@ -71,7 +73,7 @@ public struct ExecutionClient: Sendable {
                 } else {
                     done = try await stub.execute(request: ClientRequest(message: request), options: options, onResponse: follow)
                 }
-                if let done { return try Self.response(of: done, action: action, endpoint: cas.connection.configuration.endpoint) }
+                if let done { return try Self.response(of: done, action: action, endpoint: endpoint) }
                 // The stream ended without a finished operation: reattach below.
             } catch let error as CASError {
                 throw error
@@ -79,22 +81,21 @@ public struct ExecutionClient: Sendable {
                 if error.code == .notFound, name != nil {
                     // The server forgot the operation (a restart): the action itself is still valid.
                     operationName.withLock { $0 = nil }
-                } else if ![.unavailable, .internalError, .unknown, .cancelled].contains(error.code) || Task.isCancelled {
-                    throw cas.failure(method, error, "action \(action)")
+                } else if !RetryPolicy.isRetryable(error) {
+                    throw RPCAttempt.failure(method, error, "action \(action)", endpoint: endpoint)
                 }
             } catch {
-                throw cas.failure(method, error, "action \(action)")
+                throw RPCAttempt.failure(method, error, "action \(action)", endpoint: endpoint)
             }
             if progressed.withLock({ p in defer { p = false }; return p }) {
                 attempt = 0
-                backoff = .milliseconds(200)
+                backoff.reset(policy)
             }
             attempt += 1
             guard attempt <= Self.maxReattachments, !Task.isCancelled, ContinuousClock.now < deadline else {
-                throw CASError(.remote, "\(method) on \(cas.connection.configuration.endpoint) (action \(action)): the operation stream broke \(attempt) times")
+                throw CASError(.remote, "\(method) on \(endpoint) (action \(action)): the operation stream broke \(attempt) times")
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff.next())
         }
     }
 

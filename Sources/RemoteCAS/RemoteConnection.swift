@@ -7,20 +7,27 @@ import Foundation
 /// One HTTP/2 connection (pool) to a REAPI server, shared by every client stub built on it.
 ///
 /// Every call gets a deadline from grpc-swift's service config, so each stub inherits it.
-/// Call ``close()`` when done (or use ``with(_:counters:_:)``).
+/// Call ``close()`` when done (or use ``with(_:metrics:_:)``).
 public final class RemoteConnection: Sendable {
     public let configuration: RemoteConfiguration
-    public let counters: RPCCounters
+    /// Every RPC attempt made on this connection, and the blobs and bytes its ``store`` moved.
+    public let metrics: Metrics
+    /// This server's CAS and ByteStream services, one attempt of one RPC per operation.
+    public let cas: GRPCContentStore
+    /// The same as lazycas uses it: calls packed and run concurrently (``BatchingContentStore``),
+    /// each retried (``RetryingContentStore``), every attempt counted into ``metrics``
+    /// (``MetricsContentStore``).
+    public let store: any ContentStore
     /// The underlying gRPC client, for building stubs of other REAPI services on this connection.
     public let client: GRPCClient<HTTP2ClientTransport.Posix>
     private let runner: Task<Void, Never>
 
     /// Connects lazily: the first call opens the connection.
     /// - Throws: `.invalidArgument` for unreadable TLS files or an unusable endpoint.
-    public init(_ configuration: RemoteConfiguration, counters: RPCCounters = RPCCounters(),
+    public init(_ configuration: RemoteConfiguration, metrics: Metrics = Metrics(),
                 logger: Logger = Logger(label: "lazycas.remote")) throws(CASError) {
         self.configuration = configuration
-        self.counters = counters
+        self.metrics = metrics
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try HTTP2ClientTransport.Posix(
@@ -44,8 +51,15 @@ public final class RemoteConnection: Sendable {
         }
         let client = GRPCClient(
             transport: transport,
-            interceptors: [CallInterceptor(counters: counters, accessToken: configuration.accessToken)])
+            interceptors: [CallInterceptor(metrics: metrics, accessToken: configuration.accessToken)])
         self.client = client
+        let cas = GRPCContentStore(client: client, configuration: configuration)
+        self.cas = cas
+        store = BatchingContentStore(
+            base: RetryingContentStore(base: MetricsContentStore(base: cas, metrics: metrics),
+                                       policy: configuration.retryPolicy(), transferPolicy: configuration.retryPolicy(transfer: true)),
+            concurrency: configuration.maxConcurrentTransfers,
+            batchLimit: { () async throws(CASError) in try await cas.batchLimit() })
         runner = Task {
             do {
                 try await client.runConnections()
@@ -57,10 +71,10 @@ public final class RemoteConnection: Sendable {
 
     /// Opens a connection, runs `body`, and closes it whatever happens.
     public static func with<Result: Sendable>(
-        _ configuration: RemoteConfiguration, counters: RPCCounters = RPCCounters(),
+        _ configuration: RemoteConfiguration, metrics: Metrics = Metrics(),
         _ body: (RemoteConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try RemoteConnection(configuration, counters: counters)
+        let connection = try RemoteConnection(configuration, metrics: metrics)
         do {
             let result = try await body(connection)
             await connection.close()
@@ -124,7 +138,7 @@ public final class RemoteConnection: Sendable {
         return .tls(configure: configure)
     }
 
-    /// Per-call deadlines and fail-fast behaviour; retries are done by ``CASClient/call``.
+    /// Per-call deadlines and fail-fast behaviour; retries are ``RetryPolicy``'s.
     private static func serviceConfig(_ c: RemoteConfiguration) -> ServiceConfig {
         let unary = MethodConfig(names: [MethodConfig.Name(service: "")], waitForReady: false, timeout: c.callTimeout)
         // Streams move whole large blobs; give them a longer overall deadline.

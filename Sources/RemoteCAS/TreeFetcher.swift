@@ -6,14 +6,25 @@ import REAPI
 ///
 /// Nothing is sent when the tree is already complete locally. Otherwise one GetTree stream
 /// fetches the nodes; any node still missing afterwards (a server without GetTree, or one that
-/// re-encodes messages so their digests differ) is fetched level by level with BatchReadBlobs.
+/// re-encodes messages so their digests differ) is fetched level by level through `through`.
 /// Every node is validated before it is stored.
 public struct TreeFetcher: Sendable {
-    public let fetcher: BlobFetcher
-    public var store: LocalContentStore { fetcher.store }
+    /// Where the nodes go.
+    public let store: LocalContentStore
+    /// A store that brings blobs into ``store`` (a ``ReadCachingContentStore`` over the remote).
+    public let through: any ContentStore
+    /// Where GetTree is asked; nil: level by level only.
+    public let server: GRPCContentStore?
 
-    public init(fetcher: BlobFetcher) {
-        self.fetcher = fetcher
+    public init(store: LocalContentStore, through: any ContentStore, server: GRPCContentStore?) {
+        self.store = store
+        self.through = through
+        self.server = server
+    }
+
+    /// Nodes from the server of `connection`, through a read cache over its store.
+    public init(store: LocalContentStore, connection: RemoteConnection) {
+        self.init(store: store, through: ReadCachingContentStore(fast: store, slow: connection.store), server: connection.cas)
     }
 
     /// Ensures the tree under `root` is complete locally.
@@ -25,7 +36,8 @@ public struct TreeFetcher: Sendable {
         guard !missing.isEmpty else { return 0 }
         var fetched = 0
         do {
-            for message in try await fetcher.client.getTree(missing.count == 1 ? missing[0] : root) {
+            guard let server else { throw CASError(.notFound, "no GetTree") }
+            for message in try await server.getTree(missing.count == 1 ? missing[0] : root) {
                 let data = try message.serializedBytes() as Data
                 let digest = Digest(data: data)
                 _ = try ValidatedDirectory(message, digest: digest)
@@ -52,7 +64,7 @@ public struct TreeFetcher: Sendable {
         var fetched = 0
         var missing = try tree.missingDirectories(under: root)
         while !missing.isEmpty {
-            try await fetcher.fetch(missing)
+            try await through.fetchAll(missing)
             for d in missing { _ = try tree.directory(d) }
             fetched += missing.count
             missing = try tree.missingDirectories(under: root)
@@ -69,7 +81,8 @@ public struct TreeFetcher: Sendable {
         guard try !LocalTree(store: store).missingDirectories(under: root).isEmpty else { return [:] }
         var nodes: [Digest: FetchedDirectory] = [:]
         do {
-            for message in try await fetcher.client.getTree(root) {
+            guard let server else { throw CASError(.notFound, "no GetTree") }
+            for message in try await server.getTree(root) {
                 let data = try message.serializedBytes() as Data
                 let digest = Digest(data: data)
                 nodes[digest] = FetchedDirectory(data: data, directory: try ValidatedDirectory(message, digest: digest))

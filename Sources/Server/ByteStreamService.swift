@@ -23,27 +23,29 @@ struct ByteStreamService: Google_Bytestream_ByteStream.SimpleServiceProtocol {
             throw RPCError(code: .invalidArgument, message: "read_limit \(request.readLimit) is negative")
         }
         let end = request.readLimit == 0 ? size : request.readOffset + min(size - request.readOffset, request.readLimit)
-        let fd: Int32
+        let blob: Blob
         do {
-            fd = try storage.cas.openForReading(name.digest)
+            blob = try await storage.content.get(name.digest)
         } catch {
             throw RPCError(cas: error)
         }
-        defer { close(fd) }
         storage.used([name.digest])
         var offset = request.readOffset
-        var buffer = [UInt8](repeating: 0, count: limits.readChunkBytes)
         while offset < end {
-            let want = Int(min(Int64(buffer.count), end - offset))
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
-            guard n > 0 else {
-                throw RPCError(code: .internalError, message: "cannot read blob \(name.digest) at \(offset): \(n < 0 ? String(cString: strerror(errno)) : "file is short")")
+            let piece: Data
+            do {
+                piece = try await blob.read(offset..<min(end, offset + Int64(limits.readChunkBytes)))
+            } catch {
+                throw RPCError(code: .internalError, message: "cannot read blob \(name.digest) at \(offset): \(error)")
+            }
+            guard !piece.isEmpty else {
+                throw RPCError(code: .internalError, message: "cannot read blob \(name.digest) at \(offset): file is short")
             }
             var message = Google_Bytestream_ReadResponse()
-            message.data = Data(buffer[0..<n])
+            message.data = piece
             try await response.write(message)
-            offset += Int64(n)
-            stats.record("Read") { $0.bytesOut += Int64(n) }
+            offset += Int64(piece.count)
+            stats.record("Read") { $0.bytesOut += Int64(piece.count) }
         }
     }
 

@@ -13,14 +13,16 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
     let trees = TreeWalkCache()
 
     func findMissingBlobs(request: Build_Bazel_Remote_Execution_V2_FindMissingBlobsRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse {
-        var response = Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse()
-        var present: [Digest] = []
+        var digests: [Digest] = []
         for (i, proto) in request.blobDigests.enumerated() {
-            let digest = try Digest.fromRequest(proto, field: "blob_digests[\(i)]")
-            if storage.cas.contains(digest) { present.append(digest) } else { response.missingBlobDigests.append(proto) }
+            digests.append(try Digest.fromRequest(proto, field: "blob_digests[\(i)]"))
         }
+        let missing: Set<Digest>
+        do { missing = try await storage.content.findMissing(digests) } catch { throw RPCError(cas: error) }
+        var response = Build_Bazel_Remote_Execution_V2_FindMissingBlobsResponse()
+        response.missingBlobDigests = zip(digests, request.blobDigests).filter { missing.contains($0.0) }.map(\.1)
         // A client that finds a blob present will rely on it: it counts as a use.
-        storage.used(present)
+        storage.used(digests.filter { !missing.contains($0) })
         return response
     }
 
@@ -33,13 +35,13 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
         for (i, blob) in request.requests.enumerated() {
             var entry = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsResponse.Response()
             entry.digest = blob.digest
-            entry.status = Self.status { () throws(RPCError) in
+            entry.status = await Self.status { () async throws(RPCError) in
                 guard blob.compressor == .identity else {
                     throw RPCError(code: .invalidArgument, message: "requests[\(i)]: compressed blobs are not supported")
                 }
                 let digest = try Digest.fromRequest(blob.digest, field: "requests[\(i)].digest")
                 do throws(CASError) {
-                    try storage.cas.put(blob.data, expecting: digest)
+                    try await storage.content.put([digest: .bytes(blob.data)])
                 } catch {
                     throw RPCError(cas: error)
                 }
@@ -63,15 +65,27 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
         guard total <= limits.maxBatchBytes else {
             throw RPCError(code: .invalidArgument, message: "blobs of \(total) bytes requested, over max_batch_total_size_bytes \(limits.maxBatchBytes): use ByteStream for large blobs")
         }
+        let found = Mutex<[Digest: Result<Data, CASError>]>([:])
+        await storage.content.get(digests) { digest, result in
+            var read: Result<Data, CASError>
+            switch result {
+            case .success(let blob):
+                do throws(CASError) { read = .success(try await blob.data(size: digest.sizeBytes)) } catch { read = .failure(error) }
+            case .failure(let error):
+                read = .failure(error)
+            }
+            found.withLock { $0[digest] = read }
+        }
+        let results = found.withLock { $0 }
         var response = Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse()
         var sent: Int64 = 0
         for (digest, proto) in zip(digests, request.digests) {
             var entry = Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse.Response()
             entry.digest = proto
             var data = Data()
-            entry.status = Self.status { () throws(RPCError) in
+            entry.status = await Self.status { () throws(RPCError) in
                 do throws(CASError) {
-                    data = try storage.cas.read(digest)
+                    data = try (results[digest] ?? .failure(CASError(.notFound, "blob \(digest) is not in the CAS"))).get()
                 } catch {
                     throw RPCError(cas: error)
                 }
@@ -122,15 +136,16 @@ struct CASService: Build_Bazel_Remote_Execution_V2_ContentAddressableStorage.Sim
     }
 
     /// Runs `body` and turns its outcome into a per-blob `google.rpc.Status`.
-    static func status(_ body: () throws(RPCError) -> Void) -> Google_Rpc_Status {
-        var status = Google_Rpc_Status()
+    static func status(_ body: () async throws(RPCError) -> Void) async -> Google_Rpc_Status {
         do {
-            try body()
+            try await body()
+            return Google_Rpc_Status()
         } catch {
+            var status = Google_Rpc_Status()
             status.code = Int32(error.code.rawValue)
             status.message = error.message
+            return status
         }
-        return status
     }
 }
 

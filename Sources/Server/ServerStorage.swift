@@ -26,6 +26,9 @@ public final class ServerStorage: Sendable {
         assets = try KeyValueFiles(directory: root + "/assets")
     }
 
+    /// The CAS as the CAS and ByteStream services read and write it.
+    var content: any ContentStore { cas }
+
     /// Blobs were read or found: they are recently used.
     func used(_ digests: some Sequence<Digest>) {
         quota?.touch(digests)

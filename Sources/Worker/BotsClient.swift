@@ -40,10 +40,10 @@ struct BotsClient: Sendable {
         return options
     }
 
-    /// Errors after which the same session may be used again (the scheduler is unreachable or
-    /// slow); any other answer means it does not accept this session any more.
+    /// Errors after which the same session may be used again: the scheduler is unreachable or
+    /// slow (``RetryPolicy/isUnreachable(_:)``), or the call never got an answer at all; any
+    /// other answer (its own failures included) means it does not accept this session any more.
     static func isTransient(_ error: any Error) -> Bool {
-        guard let rpc = error as? RPCError else { return true }
-        return [.unavailable, .deadlineExceeded, .cancelled, .resourceExhausted, .aborted].contains(rpc.code)
+        !(error is RPCError) || RetryPolicy.isUnreachable(error)
     }
 }

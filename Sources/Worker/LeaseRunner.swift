@@ -17,20 +17,24 @@ final class LeaseRunner: Sendable {
     let configuration: WorkerConfiguration
     let store: LocalContentStore
     let quota: StoreQuota?
-    let cas: CASClient
-    let fetcher: BlobFetcher
+    /// The CAS the actions' blobs are in.
+    let connection: RemoteConnection
+    /// Reads through the worker's local CAS (Action, Command, Directory nodes); file blobs go
+    /// through a store of each action's own that counts what that action fetched, over the same
+    /// process-wide single flight.
+    let cached: ReadCachingContentStore
     let stats: WorkerStats
     /// Where copies are staged: the actions directory, if the sandbox user can reach it.
     private let copyRoot: String
     private let copyUser = SandboxUser.nobodyIfRoot
     private let logger = Logger(label: "lazycas.worker.lease")
 
-    init(configuration: WorkerConfiguration, store: LocalContentStore, quota: StoreQuota?, cas: CASClient, stats: WorkerStats) throws {
+    init(configuration: WorkerConfiguration, store: LocalContentStore, quota: StoreQuota?, connection: RemoteConnection, stats: WorkerStats) throws {
         self.configuration = configuration
         self.store = store
         self.quota = quota
-        self.cas = cas
-        fetcher = BlobFetcher(client: cas, store: store)
+        self.connection = connection
+        cached = ReadCachingContentStore(fast: store, slow: connection.store)
         self.stats = stats
         copyRoot = try SandboxWorkspace.choose(preferred: configuration.actionsDirectory, user: copyUser)
     }
@@ -45,9 +49,7 @@ final class LeaseRunner: Sendable {
     /// task kills the action; the outcome is then UNAVAILABLE, which schedulers retry.
     func run(lease: String, payload: Google_Protobuf_Any) async -> Outcome {
         let started = ContinuousClock.now
-        var record = ActionRecord(lease: lease, action: "?", staging: configuration.staging.rawValue, exitCode: 0, status: 0,
-                                  inputFiles: 0, inputBytes: 0, directoriesFetched: 0, filesFetched: 0, bytesFetched: 0,
-                                  blobsUploaded: 0, bytesUploaded: 0, seconds: 0)
+        var record = ActionRecord(lease: lease, staging: configuration.staging.rawValue)
         var outcome = Outcome()
         do {
             let (result, status) = try await execute(payload, record: &record)
@@ -70,93 +72,134 @@ final class LeaseRunner: Sendable {
         return outcome
     }
 
-    /// The result, and for an action that timed out the DEADLINE_EXCEEDED status to send with it.
+    /// An action ready to run: checked, its Command and every Directory node of its input root
+    /// local.
+    private struct Prepared {
+        var digest: Digest
+        var spec: ActionSpec
+        var inputRoot: Digest
+        var inputs: (directories: Set<Digest>, files: Set<Digest>)
+        var commandDigest: Digest
+    }
+
+    /// What running an action left: its result so far, the files it wrote (lazy staging; copy
+    /// staging does not tell), and for an action that timed out the DEADLINE_EXCEEDED status to
+    /// send with it.
+    private struct Ran {
+        var result = Build_Bazel_Remote_Execution_V2_ActionResult()
+        var written: Set<Digest> = []
+        var timeoutStatus: Google_Rpc_Status?
+    }
+
+    /// The lease's action, start to finish: prepare, run staged, upload.
     private func execute(_ payload: Google_Protobuf_Any, record: inout ActionRecord) async throws
         -> (Build_Bazel_Remote_Execution_V2_ActionResult, Google_Rpc_Status?) {
         var metadata = Build_Bazel_Remote_Execution_V2_ExecutedActionMetadata()
         metadata.worker = configuration.botId
-        metadata.workerStartTimestamp = Google_Protobuf_Timestamp(date: Date())
+        metadata.workerStartTimestamp = .init(date: Date())
         metadata.inputFetchStartTimestamp = metadata.workerStartTimestamp
+        let prepared = try await prepare(payload, record: &record)
+        // Nothing this action needs may be evicted while it runs (another action's results may
+        // push the cache over its limit meanwhile).
+        let pinned = Array(prepared.inputs.directories) + Array(prepared.inputs.files) + [prepared.commandDigest]
+        quota?.pin(pinned)
+        defer { quota?.unpin(pinned) }
+        var ran = try await runStaged(prepared, metadata: &metadata, record: &record)
+        try Task.checkCancellation()
+        let uploaded = try await upload(&ran, prepared)
+        record.blobsUploaded = uploaded.missing
+        record.bytesUploaded = uploaded.bytesSent
+        // An upper bound of what this action added to the local CAS (the quota recounts exactly
+        // when it evicts).
+        let directoryBytes = record.directoriesFetched > 0 ? prepared.inputs.directories.reduce(0) { $0 + $1.sizeBytes } : 0
+        quota?.added(record.bytesFetched + directoryBytes + uploaded.bytesSent)
+        metadata.outputUploadCompletedTimestamp = .init(date: Date())
+        metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp
+        ran.result.executionMetadata = metadata
+        return (ran.result, ran.timeoutStatus)
+    }
+
+    /// The Action and Command, checked, and the input root's Directory nodes made local (only
+    /// those that are not, a level per BatchReadBlobs).
+    private func prepare(_ payload: Google_Protobuf_Any, record: inout ActionRecord) async throws -> Prepared {
         let (action, actionDigest) = try await loadAction(payload)
         record.action = actionDigest.description
         let commandDigest = try Digest(action.commandDigest)
         let inputRoot = try Digest(action.inputRootDigest)
         let rootWasLocal = store.contains(inputRoot)
-        try await fetcher.fetch([commandDigest, inputRoot])
+        try await cached.fetchAll([commandDigest, inputRoot])
         let command = try Build_Bazel_Remote_Execution_V2_Command(serializedBytes: try store.read(commandDigest))
         let spec = try ActionSpec(action: action, command: command, name: actionDigest.description,
                                   defaultTimeout: configuration.defaultActionTimeout)
-        record.directoriesFetched = try await TreeFetcher(fetcher: fetcher).fetchMissingLevels(inputRoot) + (rootWasLocal ? 0 : 1)
+        record.directoriesFetched = try await TreeFetcher(store: store, through: cached, server: connection.cas)
+            .fetchMissingLevels(inputRoot) + (rootWasLocal ? 0 : 1)
         let inputs = try LocalTree(store: store).digests(under: inputRoot)
         record.inputFiles = inputs.files.count
         record.inputBytes = inputs.files.reduce(0) { $0 + $1.sizeBytes }
-        // Nothing this action needs may be evicted while it runs (another action's results may
-        // push the cache over its limit meanwhile).
-        let pinned = Array(inputs.directories) + Array(inputs.files) + [commandDigest]
-        quota?.pin(pinned)
-        defer { quota?.unpin(pinned) }
+        return Prepared(digest: actionDigest, spec: spec, inputRoot: inputRoot, inputs: inputs, commandDigest: commandDigest)
+    }
 
+    /// Stages the input root (``WorkerConfiguration/Staging``), runs the action in the sandbox and
+    /// captures its outputs and logs. File blobs come through a store of this action's own,
+    /// which counts what it fetched.
+    private func runStaged(_ prepared: Prepared, metadata: inout Build_Bazel_Remote_Execution_V2_ExecutedActionMetadata,
+                           record: inout ActionRecord) async throws -> Ran {
         let scratch = "\(configuration.staging == .lazy ? configuration.actionsDirectory : copyRoot)/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let stdout = scratch + "/stdout", stderr = scratch + "/stderr"
-        // File blobs come through a fetcher of this action's own, which counts what it fetched.
-        let files = BlobFetcher(client: cas, store: store)
-        var result = Build_Bazel_Remote_Execution_V2_ActionResult()
-        var written: Set<Digest>?
-        var timeoutStatus: Google_Rpc_Status?
+        let fetched = Metrics()
+        let files = ReadCachingContentStore(fast: store, slow: MetricsContentStore(base: connection.store, metrics: fetched))
+        let fetchedSoFar: @Sendable () -> (blobs: Int, bytes: Int64) = {
+            let s = fetched.snapshot
+            return (s.blobsReceived, s.bytesReceived)
+        }
+        let (spec, name, workingDirectory) = (prepared.spec, prepared.digest.description, prepared.spec.command.workingDirectory)
+        var ran = Ran()
+        func started() {
+            metadata.inputFetchCompletedTimestamp = .init(date: Date())
+            metadata.executionStartTimestamp = metadata.inputFetchCompletedTimestamp
+        }
+        func ended(_ outcome: ProcessRunner.Outcome) {
+            metadata.executionCompletedTimestamp = .init(date: Date())
+            metadata.outputUploadStartTimestamp = metadata.executionCompletedTimestamp
+            ran.timeoutStatus = spec.record(outcome, in: &ran.result, name: name)
+        }
         switch configuration.staging {
         case .lazy:
-            let root = try WritableLazyRoot(root: inputRoot, in: scratch + "/root", store: store, fetcher: files, seed: [:],
-                                            readAhead: configuration.readAhead)
+            let root = try WritableLazyRoot(root: prepared.inputRoot, in: scratch + "/root", store: store, content: files, seed: [:],
+                                            readAhead: configuration.readAhead, fetched: fetchedSoFar)
             do {
-                metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
-                metadata.executionStartTimestamp = metadata.inputFetchCompletedTimestamp
-                let outcome = try await spec.run(root: root.overlay.merged, user: nil, stdout: stdout, stderr: stderr)
-                metadata.executionCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
-                metadata.outputUploadStartTimestamp = metadata.executionCompletedTimestamp
-                timeoutStatus = spec.record(outcome, in: &result, name: actionDigest.description)
-                var changed: Set<Digest> = []
-                let after = try OverlayCapture(store: store).capture(lower: root.lower, upper: root.overlay.upper, written: &changed)
-                written = changed
-                set(try TreeOutputs(store: store).capture(spec.outputs, workingDirectory: command.workingDirectory, root: after), in: &result)
+                started()
+                ended(try await spec.run(root: root.overlay.merged, user: nil, stdout: stdout, stderr: stderr))
+                let after = try OverlayCapture(store: store).capture(lower: root.lower, upper: root.overlay.upper, written: &ran.written)
+                set(try TreeOutputs(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: after), in: &ran.result)
             } catch {
                 await root.close()
                 throw error
             }
             await root.close()
         case .copy:
-            try await files.fetch(store.missing(inputs.files))
+            try await files.fetchAll(store.missing(prepared.inputs.files))
             let root = scratch + "/root"
-            _ = try InputStager(store: store, owner: copyUser).stage(inputRoot, at: root)
-            metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
-            metadata.executionStartTimestamp = metadata.inputFetchCompletedTimestamp
-            let outcome = try await spec.run(root: root, user: copyUser, stdout: stdout, stderr: stderr)
-            metadata.executionCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
-            metadata.outputUploadStartTimestamp = metadata.executionCompletedTimestamp
-            timeoutStatus = spec.record(outcome, in: &result, name: actionDigest.description)
-            set(try OutputCapture(store: store).capture(spec.outputs, workingDirectory: command.workingDirectory, root: root), in: &result)
+            _ = try InputStager(store: store, owner: copyUser).stage(prepared.inputRoot, at: root)
+            started()
+            ended(try await spec.run(root: root, user: copyUser, stdout: stdout, stderr: stderr))
+            set(try OutputCapture(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: root), in: &ran.result)
         }
-        (record.filesFetched, record.bytesFetched) = files.transferred
-        result.stdoutDigest = try store.importFile(at: stdout).proto
-        result.stderrDigest = try store.importFile(at: stderr).proto
-        try Task.checkCancellation()
+        (record.filesFetched, record.bytesFetched) = fetchedSoFar()
+        ran.result.stdoutDigest = try store.importFile(at: stdout).proto
+        ran.result.stderrDigest = try store.importFile(at: stderr).proto
+        return ran
+    }
 
-        // Input files the action left alone are on the server already; only what it wrote, the
-        // output Trees and Directory nodes, and the logs are offered.
-        let unchanged = inputs.files.subtracting(written ?? [])
-        let produced = Set(result.referencedBlobs(in: store)).subtracting(unchanged)
-        let uploaded = try await Uploader(client: cas, store: store).upload(Dictionary(uniqueKeysWithValues: produced.map { ($0, BlobSource.localCAS) }))
-        record.blobsUploaded = uploaded.missing
-        record.bytesUploaded = uploaded.bytesSent
-        // An upper bound of what this action added to the local CAS (the quota recounts exactly
-        // when it evicts).
-        let directoryBytes = record.directoriesFetched > 0 ? inputs.directories.reduce(0) { $0 + $1.sizeBytes } : 0
-        quota?.added(record.bytesFetched + directoryBytes + uploaded.bytesSent)
-        metadata.outputUploadCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
-        metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp
-        result.executionMetadata = metadata
-        return (result, timeoutStatus)
+    /// Offers the server what the action produced (one FindMissingBlobs, then batches): input
+    /// files it left alone are there already; what it wrote, the output Trees and Directory
+    /// nodes, and the logs are offered.
+    private func upload(_ ran: inout Ran, _ prepared: Prepared) async throws -> UploadSummary {
+        let unchanged = prepared.inputs.files.subtracting(ran.written)
+        let produced = Set(ran.result.referencedBlobs(in: store)).subtracting(unchanged)
+        return try await connection.store.upload(Dictionary(uniqueKeysWithValues: produced.map { ($0, store.source($0)) }))
     }
 
     private func set(_ outputs: OutputCapture.Outputs, in result: inout Build_Bazel_Remote_Execution_V2_ActionResult) {
@@ -175,8 +218,7 @@ final class LeaseRunner: Sendable {
             throw LeaseError(code: .invalidArgument, "the lease's payload is a \(payload.typeURL), not an Action or its Digest")
         }
         let digest = try Digest(try Build_Bazel_Remote_Execution_V2_Digest(unpackingAny: payload))
-        try await fetcher.fetch(digest)
-        return (try Build_Bazel_Remote_Execution_V2_Action(serializedBytes: try store.read(digest)), digest)
+        return (try Build_Bazel_Remote_Execution_V2_Action(serializedBytes: try await cached.data(digest)), digest)
     }
 
     /// The lease status for a failure: missing inputs are FAILED_PRECONDITION (the client

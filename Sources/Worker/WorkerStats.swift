@@ -25,6 +25,23 @@ public struct ActionRecord: Codable, Sendable, Equatable {
     public var blobsUploaded: Int
     public var bytesUploaded: Int64
     public var seconds: Double
+
+    /// A record of nothing yet, for `lease` run with `staging`.
+    public init(lease: String, staging: String) {
+        self.lease = lease
+        action = "?"
+        self.staging = staging
+        exitCode = 0
+        status = 0
+        inputFiles = 0
+        inputBytes = 0
+        directoriesFetched = 0
+        filesFetched = 0
+        bytesFetched = 0
+        blobsUploaded = 0
+        bytesUploaded = 0
+        seconds = 0
+    }
 }
 
 /// The worker's counters: sessions, leases, and the last actions.

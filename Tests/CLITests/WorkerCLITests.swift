@@ -101,7 +101,7 @@ struct WorkerCLITests {
     }
 
     /// An input root of 2,000 distinct files in 20 directories, uploaded to BuildGrid's CAS.
-    func wideInputRoot(_ dir: TemporaryDirectory, cas: CASClient) async throws -> (root: Digest, store: LocalContentStore) {
+    func wideInputRoot(_ dir: TemporaryDirectory, cas: RemoteConnection) async throws -> (root: Digest, store: LocalContentStore) {
         let tree = dir.sub("wide"), casPath = dir.sub("client-cas")
         let (root, store, all) = try await offPool { () throws -> (Digest, LocalContentStore, (directories: Set<Digest>, files: Set<Digest>)) in
             for d in 0..<20 {
@@ -115,13 +115,13 @@ struct WorkerCLITests {
             for (digest, data) in imported.directories { try store.put(data, expecting: digest) }
             return (imported.root, store, try LocalTree(store: store).digests(under: imported.root))
         }
-        _ = try await Uploader(client: cas, store: store).upload(Dictionary(uniqueKeysWithValues: (all.directories.union(all.files)).map { ($0, .localCAS) }))
+        _ = try await cas.store.upload(Dictionary(uniqueKeysWithValues: (all.directories.union(all.files)).map { ($0, store.source($0)) }))
         return (root, store)
     }
 
     /// Stores an Action running `arguments` on `root` with the host's tools, uploads it and its
     /// Command, and returns its digest.
-    func action(_ arguments: [String], root: Digest, store: LocalContentStore, cas: CASClient) async throws -> Digest {
+    func action(_ arguments: [String], root: Digest, store: LocalContentStore, cas: RemoteConnection) async throws -> Digest {
         var command = Build_Bazel_Remote_Execution_V2_Command()
         command.arguments = arguments
         for (name, value) in [("OSFamily", "linux"), ("lazycas.host-tools", "true")] {
@@ -135,24 +135,24 @@ struct WorkerCLITests {
         action.inputRootDigest = root.proto
         action.platform = command.platform
         let digest = try store.put(try action.serializedBytes())
-        _ = try await Uploader(client: cas, store: store).upload([digest: .localCAS, try Digest(action.commandDigest): .localCAS])
+        let commandDigest = try Digest(action.commandDigest)
+        _ = try await cas.store.upload([digest: store.source(digest), commandDigest: store.source(commandDigest)])
         return digest
     }
 
-    func stdout(of response: Build_Bazel_Remote_Execution_V2_ExecuteResponse, cas: CASClient) async throws -> String {
+    func stdout(of response: Build_Bazel_Remote_Execution_V2_ExecuteResponse, cas: RemoteConnection) async throws -> String {
         let digest = try Digest(response.result.stdoutDigest)
-        let read = try await cas.batchRead([digest])
-        return String(decoding: try read[digest]!.get(), as: UTF8.self)
+        return String(decoding: try await cas.store.data(digest), as: UTF8.self)
     }
 
     @Test func anActionReadingOneFileOfTwoThousandFetchesOnlyThatFile() async throws {
         try await withCluster(workers: ["lazy"]) { cluster, workers, dir in
             let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
             try await RemoteConnection.with(configuration) { connection in
-                let cas = CASClient(connection: connection)
+                let cas = connection
                 let (root, store) = try await wideInputRoot(dir, cas: cas)  // files written off the pool
                 let digest = try await action(["/bin/cat", "d7/f42"], root: root, store: store, cas: cas)
-                let response = try await ExecutionClient(cas: cas).execute(digest, timeout: .seconds(120))
+                let response = try await ExecutionClient(connection: cas).execute(digest, timeout: .seconds(120))
                 #expect(response.status.code == 0, "\(response.status.message)")
                 #expect(response.result.exitCode == 0)
                 #expect(try await stdout(of: response, cas: cas).hasPrefix("file 7/42\n"))
@@ -170,7 +170,7 @@ struct WorkerCLITests {
                 let copy = try await WorkerProcess.start("copy", cluster: cluster, in: dir, extra: ["--stage", "copy"])
                 defer { copy.signal(SIGKILL) }
                 let other = try await action(["/bin/cat", "d7/f43"], root: root, store: store, cas: cas)
-                let copied = try await ExecutionClient(cas: cas).execute(other, timeout: .seconds(120))
+                let copied = try await ExecutionClient(connection: cas).execute(other, timeout: .seconds(120))
                 #expect(copied.result.exitCode == 0, "\(copied.status.message)\n\(copy.log)")
                 #expect(try await stdout(of: copied, cas: cas).hasPrefix("file 7/43\n"))
                 let copyRecord = try #require(copy.actions.last, "no action record:\n\(copy.log)")
@@ -183,13 +183,13 @@ struct WorkerCLITests {
     /// A connection to the cluster's instance `main`, a client store, and an empty input root
     /// uploaded there, for actions that need nothing but the host's tools.
     func withEmptyRoot(_ cluster: BuildGridCluster, _ dir: TemporaryDirectory,
-                       _ body: (RemoteConnection, CASClient, LocalContentStore, Digest) async throws -> Void) async throws {
+                       _ body: (RemoteConnection, RemoteConnection, LocalContentStore, Digest) async throws -> Void) async throws {
         let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
         try await RemoteConnection.with(configuration) { connection in
-            let cas = CASClient(connection: connection)
+            let cas = connection
             let store = try LocalContentStore(root: dir.sub("client-cas"))
             let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
-            _ = try await Uploader(client: cas, store: store).upload([root: .localCAS])
+            _ = try await cas.store.upload([root: store.source(root)])
             try await body(connection, cas, store, root)
         }
     }
@@ -198,7 +198,7 @@ struct WorkerCLITests {
         try await withCluster(workers: ["doomed"]) { cluster, workers, dir in
             try await withEmptyRoot(cluster, dir) { connection, cas, store, root in
                 let digest = try await action(["/bin/sh", "-c", "sleep 4; echo survived"], root: root, store: store, cas: cas)
-                let execution = Task { try await ExecutionClient(cas: cas).execute(digest, timeout: .seconds(180)) }
+                let execution = Task { try await ExecutionClient(connection: cas).execute(digest, timeout: .seconds(180)) }
                 let doomed = workers[0]
                 // Killed while the action runs on its mount.
                 let running = await doomed.waitUntil(timeout: .seconds(60)) { worker in

@@ -50,18 +50,18 @@ struct DriverHarness {
 
     /// Builds `targets` against the server at `url`, with a fresh connection and counters.
     func build(_ targets: [String], on url: String, store: LocalContentStore? = nil, options: BuildOptions = BuildOptions(),
-               artifactRemote: String? = nil) async throws -> (BuildSummary, RPCCounters.Snapshot, [BuildEvent]) {
-        let counters = RPCCounters()
+               artifactRemote: String? = nil) async throws -> (BuildSummary, Metrics.Snapshot, [BuildEvent]) {
+        let counters = Metrics()
         let events = EventLog()
         let graph = try ElementGraph(project: try project, targets: targets)
-        let summary = try await RemoteConnection.with(Self.configuration(url), counters: counters) { connection in
+        let summary = try await RemoteConnection.with(Self.configuration(url), metrics: counters) { connection in
             var artifactCache: ArtifactCache?
             var artifactConnection: RemoteConnection?
             if let artifactRemote {
-                artifactConnection = try RemoteConnection(Self.configuration(artifactRemote), counters: counters)
-                artifactCache = ArtifactCache(cas: CASClient(connection: artifactConnection!), push: true)
+                artifactConnection = try RemoteConnection(Self.configuration(artifactRemote), metrics: counters)
+                artifactCache = ArtifactCache(connection: artifactConnection!, push: true)
             }
-            let remotes = BuildRemotes(cas: CASClient(connection: connection), artifactCache: artifactCache)
+            let remotes = BuildRemotes(cas: connection, artifactCache: artifactCache)
             let scheduler = try BuildScheduler(graph: graph, store: store ?? self.store, remotes: remotes, options: options,
                                                events: events.append)
             let summary = await scheduler.run()

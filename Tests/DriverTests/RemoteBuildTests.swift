@@ -44,7 +44,7 @@ struct RemoteBuildTests {
         }
         #expect(hello.isExecutable)
         try await RemoteConnection.with(DriverHarness.configuration(server.url)) { connection in
-            try await BlobFetcher(client: CASClient(connection: connection), store: h.store).fetch(hello.digest)
+            try await ReadCachingContentStore(fast: h.store, slow: connection.store).fetchAll([hello.digest])
         }
         let script = String(decoding: try h.store.read(hello.digest), as: UTF8.self)
         #expect(script.contains("echo \"hello 1.0\""))
@@ -60,7 +60,7 @@ struct RemoteBuildTests {
     /// The RPCs of one cache-miss element do not grow with its input files.
     @Test(arguments: ServerKind.allCases)
     func aCacheMissElementCostsTheSameRoundTripsWhateverItsInputs(kind: ServerKind) async throws {
-        var counts: [Int: RPCCounters.Snapshot] = [:]
+        var counts: [Int: Metrics.Snapshot] = [:]
         for files in [3, 400] {
             let server = try await TestServer.start(kind, execution: true)
             let h = try DriverHarness.withBase(["gen.bst": """
@@ -175,12 +175,11 @@ struct RemoteBuildTests {
         #expect(summary.failed.isEmpty, "\(summary.failed)")
         let artifact = summary.artifacts["hello.bst"]!
         try await RemoteConnection.with(DriverHarness.configuration(cache.url)) { connection in
-            let client = CASClient(connection: connection)
-            let root = try await AssetClient(cas: client).fetchDirectory(uri: ArtifactCache.uri(artifact.refName))
+            let root = try await AssetClient(connection: connection).fetchDirectory(uri: ArtifactCache.uri(artifact.refName))
             #expect(root == artifact.root)
             var blobs: [Digest] = [artifact.root]
             try LocalTree(store: h.store).forEachFile(under: artifact.root) { _, f in blobs.append(f.digest) }
-            #expect(try await client.findMissing(blobs).isEmpty)
+            #expect(try await connection.store.findMissing(blobs).isEmpty)
         }
         // The output file blobs went server to server, not through the local cache.
         try LocalTree(store: h.store).forEachFile(under: artifact.root) { path, f in

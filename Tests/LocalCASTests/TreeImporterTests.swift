@@ -87,9 +87,8 @@ import Testing
                 .captureTree(request)
             let captured = try #require(response.responses.first)
             #expect(captured.status.code == 0, "CaptureTree failed: \(captured.status.message)")
-            let client = CASClient(connection: connection)
             let treeDigest = try Digest(captured.treeDigest)
-            let treeBytes = try #require(try await client.batchRead([treeDigest])[treeDigest]).get()
+            let treeBytes = try await connection.store.data(treeDigest)
             let tree = try Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: treeBytes)
             let root = Digest(data: try tree.root.serializedBytes() as Data)
             let all = try ([tree.root] + tree.children).map { Digest(data: try $0.serializedBytes() as Data) }

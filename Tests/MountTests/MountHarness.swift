@@ -34,21 +34,21 @@ final class MountedTree: @unchecked Sendable {
         let uploadStore = try LocalContentStore(root: dir.sub("upload"))
         let tree = try TreeImporter(store: uploadStore, storeFiles: false).importDirectory(at: source)
         root = tree.root
-        var blobs: [Digest: BlobSource] = tree.directories.mapValues { .data($0) }
-        for (d, p) in tree.files { blobs[d] = .file(p) }
+        var blobs: [Digest: Blob] = tree.directories.mapValues { .bytes($0) }
+        for (d, p) in tree.files { blobs[d] = .path(p) }
         let casdConfig = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: casd.url))
         try await RemoteConnection.with(casdConfig) { c in
-            _ = try await Uploader(client: CASClient(connection: c), store: uploadStore).upload(blobs)
+            _ = try await c.store.upload(blobs)
         }
         store = try LocalContentStore(root: dir.sub("cache"))
         let url = try await remote?(casd) ?? casd.url
         connection = try RemoteConnection(RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: url), callTimeout: callTimeout, maxAttempts: 2))
-        let fetcher = BlobFetcher(client: CASClient(connection: connection), store: store)
         let store = self.store, root = self.root
         try await RemoteConnection.with(casdConfig) { c in
-            try await TreeFetcher(fetcher: BlobFetcher(client: CASClient(connection: c), store: store)).fetchTree(root)
+            try await TreeFetcher(store: store, connection: c).fetchTree(root)
         }
-        fs = LazyFileSystem(root: root, store: store, fetcher: fetcher, stats: MountStats(mountpoint: "", root: root.description))
+        fs = LazyFileSystem(root: root, store: store, content: ReadCachingContentStore(fast: store, slow: connection.store),
+                            stats: MountStats(mountpoint: "", root: root.description))
         path = dir.sub("mnt")
         mount = try FuseMount(fs: fs, mountpoint: path)
         let mount = self.mount, finished = self.finished
@@ -61,8 +61,8 @@ final class MountedTree: @unchecked Sendable {
     }
 
     /// Blobs received from the remote so far.
-    var blobsFetched: Int { connection.counters.snapshot.blobsReceived }
-    var fetchCalls: Int { connection.counters.snapshot["BatchReadBlobs"] + connection.counters.snapshot["Read"] }
+    var blobsFetched: Int { connection.metrics.snapshot.blobsReceived }
+    var fetchCalls: Int { connection.metrics.snapshot["BatchReadBlobs"] + connection.metrics.snapshot["Read"] }
 
     func unmount() async {
         mount.unmount()

@@ -98,7 +98,7 @@ struct MountTests {
         }
         #expect(results.count == 64 && results.allSatisfy { $0 })
         #expect(m.blobsFetched == 1)
-        #expect(m.connection.counters.snapshot.bytesReceived == 2_000_000, "the blob came over once")
+        #expect(m.connection.metrics.snapshot.bytesReceived == 2_000_000, "the blob came over once")
         await m.unmount()
     }
 
@@ -144,8 +144,8 @@ struct MountTests {
         #expect(m.store.contains(Digest(data: expected)), "the blob is stored once verified")
         #expect(try await offPool { try readFile(m.path + "/large.bin") } == expected)
         // 20 MiB as a 256 KiB range then 8 MiB ranges: four Read calls, nothing fetched twice.
-        #expect(m.connection.counters.snapshot["Read"] == 4)
-        #expect(m.connection.counters.snapshot.bytesReceived == Int64(size))
+        #expect(m.connection.metrics.snapshot["Read"] == 4)
+        #expect(m.connection.metrics.snapshot.bytesReceived == Int64(size))
         #expect(m.blobsFetched == 1)
         await m.unmount()
     }

@@ -17,11 +17,10 @@ struct CASClientTests {
         let store = try t.freshStore("again")
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: t.source)
         #expect(tree.root == t.tree.root)
-        let counters = RPCCounters()
-        try await RemoteConnection.with(t.server.configuration, counters: counters) { connection in
-            let client = CASClient(connection: connection)
-            #expect(try await client.findMissing(tree.blobSources.keys).isEmpty, "the first put left blobs missing")
-            let summary = try await Uploader(client: client, store: store).upload(tree.blobSources)
+        let counters = Metrics()
+        try await RemoteConnection.with(t.server.configuration, metrics: counters) { connection in
+                        #expect(try await connection.store.findMissing(Array(tree.blobSources.keys)).isEmpty, "the first put left blobs missing")
+            let summary = try await connection.store.upload(tree.blobSources)
             #expect(summary.missing == 0)
         }
         let calls = counters.snapshot
@@ -39,17 +38,17 @@ struct CASClientTests {
         fixture.populate(files: 300, largeFiles: Self.largeFiles)
         let store = try LocalContentStore(root: dir.sub("cache"))
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: fixture.root)
-        let counters = RPCCounters()
-        let summary = try await RemoteConnection.with(casd.configuration, counters: counters) { connection in
-            try await Uploader(client: CASClient(connection: connection), store: store).upload(tree.blobSources)
+        let counters = Metrics()
+        let summary = try await RemoteConnection.with(casd.configuration, metrics: counters) { connection in
+            try await connection.store.upload(tree.blobSources)
         }
         let calls = counters.snapshot
         #expect(summary.missing == tree.blobSources.keys.filter { $0 != .empty }.count, "a fresh server lacks every blob but the empty one")
         #expect(calls["FindMissingBlobs"] == 1, "one FindMissingBlobs for the whole set")
         #expect(calls["Write"] == Self.largeFiles.count)
-        let smallBytes = tree.blobSources.keys.filter { $0.sizeBytes <= CASClient.defaultBatchLimit }.reduce(0) { $0 + $1.sizeBytes }
-        #expect(calls["BatchUpdateBlobs"] >= Int((smallBytes + CASClient.defaultBatchLimit - 1) / CASClient.defaultBatchLimit))
-        #expect(calls["BatchUpdateBlobs"] <= Int(smallBytes / CASClient.defaultBatchLimit) + 3, "batches are packed")
+        let smallBytes = tree.blobSources.keys.filter { $0.sizeBytes <= GRPCContentStore.defaultBatchLimit }.reduce(0) { $0 + $1.sizeBytes }
+        #expect(calls["BatchUpdateBlobs"] >= Int((smallBytes + GRPCContentStore.defaultBatchLimit - 1) / GRPCContentStore.defaultBatchLimit))
+        #expect(calls["BatchUpdateBlobs"] <= Int(smallBytes / GRPCContentStore.defaultBatchLimit) + 3, "batches are packed")
         #expect(calls.bytesSent == summary.bytesSent)
     }
 
@@ -57,9 +56,9 @@ struct CASClientTests {
     func getTreeBringsEveryDirectoryNodeAndNoFileBlob(_ kind: ServerKind) async throws {
         let t = try await UploadedTree.make(on: kind, files: 1000, largeFiles: Self.largeFiles)
         let store = try t.freshStore("fresh")
-        let counters = RPCCounters()
-        let fetched = try await RemoteConnection.with(t.server.configuration, counters: counters) { connection in
-            try await TreeFetcher(fetcher: BlobFetcher(client: CASClient(connection: connection), store: store))
+        let counters = Metrics()
+        let fetched = try await RemoteConnection.with(t.server.configuration, metrics: counters) { connection in
+            try await TreeFetcher(store: store, connection: connection)
                 .fetchTree(t.tree.root)
         }
         #expect(fetched == t.tree.directories.count)
@@ -68,9 +67,9 @@ struct CASClientTests {
         #expect(counters.snapshot["GetTree"] == 1)
         #expect(counters.snapshot["BatchReadBlobs"] == 0)
         // Complete now: a second fetch sends nothing.
-        let again = RPCCounters()
-        let refetched = try await RemoteConnection.with(t.server.configuration, counters: again) { connection in
-            try await TreeFetcher(fetcher: BlobFetcher(client: CASClient(connection: connection), store: store))
+        let again = Metrics()
+        let refetched = try await RemoteConnection.with(t.server.configuration, metrics: again) { connection in
+            try await TreeFetcher(store: store, connection: connection)
                 .fetchTree(t.tree.root)
         }
         #expect(refetched == 0)
@@ -81,18 +80,18 @@ struct CASClientTests {
     func fetchingOneFileFetchesExactlyThatBlob(_ kind: ServerKind) async throws {
         let t = try await UploadedTree.make(on: kind, files: 200, largeFiles: [5_000_000])
         let store = try t.freshStore("fresh")
-        let counters = RPCCounters()
+        let counters = Metrics()
         let (small, large) = (t.tree.files.first { $0.key.sizeBytes > 0 && $0.key.sizeBytes < 100_000 }!,
                               t.tree.files.first { $0.key.sizeBytes == 5_000_000 }!)
-        try await RemoteConnection.with(t.server.configuration, counters: counters) { connection in
-            let fetcher = BlobFetcher(client: CASClient(connection: connection), store: store)
-            try await fetcher.fetch(small.key)
+        try await RemoteConnection.with(t.server.configuration, metrics: counters) { connection in
+            let fetcher = ReadCachingContentStore(fast: store, slow: connection.store)
+            try await fetcher.fetchAll([small.key])
             #expect(counters.snapshot["BatchReadBlobs"] == 1)
             #expect(objectCount(store) == 1)
-            try await fetcher.fetch(large.key)
+            try await fetcher.fetchAll([large.key])
             #expect(counters.snapshot["Read"] >= 1, "a blob over the batch limit streams")
             #expect(objectCount(store) == 2)
-            try await fetcher.fetch(small.key)  // local now: no call
+            try await fetcher.fetchAll([small.key])  // local now: no call
         }
         #expect(try store.read(small.key) == FileManager.default.contents(atPath: small.value))
         #expect(try store.read(large.key) == FileManager.default.contents(atPath: large.value))
@@ -108,14 +107,13 @@ struct CASClientTests {
         let data = fixture.file("blob", size: size)
         let digest = Digest(data: data)
         let store = try LocalContentStore(root: dir.sub("cache"))
-        let counters = RPCCounters()
-        try await RemoteConnection.with(casd.configuration, counters: counters) { connection in
-            let client = CASClient(connection: connection)
-            _ = try await Uploader(client: client, store: store).upload([digest: .data(data)])
+        let counters = Metrics()
+        try await RemoteConnection.with(casd.configuration, metrics: counters) { connection in
+                        _ = try await connection.store.upload([digest: .bytes(data)])
             let before = counters.snapshot
-            let fetcher = BlobFetcher(client: client, store: store)
+            let fetcher = ReadCachingContentStore(fast: store, slow: connection.store)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<32 { group.addTask { try await fetcher.fetch(digest) } }
+                for _ in 0..<32 { group.addTask { try await fetcher.fetchAll([digest]) } }
                 try await group.waitForAll()
             }
             let after = counters.snapshot
@@ -132,8 +130,8 @@ struct CASClientTests {
         let store = try LocalContentStore(root: dir.path)
         let absent = Digest(data: Data("never uploaded".utf8))
         try await RemoteConnection.with(casd.configuration) { connection in
-            let fetcher = BlobFetcher(client: CASClient(connection: connection), store: store)
-            await #expect { try await fetcher.fetch(absent) } throws: { ($0 as? CASError)?.code == .notFound }
+            let fetcher = ReadCachingContentStore(fast: store, slow: connection.store)
+            await #expect { try await fetcher.fetchAll([absent]) } throws: { ($0 as? CASError)?.code == .notFound }
         }
         #expect(!store.contains(absent))
     }

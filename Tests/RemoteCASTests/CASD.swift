@@ -19,7 +19,7 @@ struct UploadedTree {
         let store = try LocalContentStore(root: dir.sub("upload-cache"))
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: fixture.root)
         try await RemoteConnection.with(server.configuration) { connection in
-            _ = try await Uploader(client: CASClient(connection: connection), store: store).upload(tree.blobSources)
+            _ = try await connection.store.upload(tree.blobSources)
         }
         return UploadedTree(server: server, dir: dir, source: fixture.root, tree: tree)
     }
@@ -44,9 +44,9 @@ extension TestServer {
 
 extension ImportedTree {
     /// Every blob of the tree with where its bytes come from.
-    var blobSources: [Digest: BlobSource] {
-        var blobs: [Digest: BlobSource] = directories.mapValues { .data($0) }
-        for (digest, path) in files { blobs[digest] = .file(path) }
+    var blobSources: [Digest: Blob] {
+        var blobs: [Digest: Blob] = directories.mapValues { .bytes($0) }
+        for (digest, path) in files { blobs[digest] = .path(path) }
         return blobs
     }
 }

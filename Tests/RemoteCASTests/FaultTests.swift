@@ -19,16 +19,15 @@ struct FaultTests {
         let store = try LocalContentStore(root: dir.sub("cache"))
         let config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: proxy.url))
         try await RemoteConnection.with(config) { connection in
-            let client = CASClient(connection: connection)
-            _ = try await Uploader(client: client, store: store).upload([digest: .data(data)])
+                        _ = try await connection.store.upload([digest: .bytes(data)])
             proxy.setFaults { $0.corruptReads = true }
-            let fetcher = BlobFetcher(client: client, store: store)
-            await #expect { try await fetcher.fetch(digest) } throws: { ($0 as? CASError)?.code == .corrupt }
+            let fetcher = ReadCachingContentStore(fast: store, slow: connection.store)
+            await #expect { try await fetcher.fetchAll([digest]) } throws: { ($0 as? CASError)?.code == .corrupt }
             #expect(!store.contains(digest))
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/cache/tmp").isEmpty)
             // The fault clears: the next request succeeds.
             proxy.setFaults { $0.corruptReads = false }
-            try await fetcher.fetch(digest)
+            try await fetcher.fetchAll([digest])
         }
         #expect(try store.read(digest) == data)
         await proxy.stop()
@@ -42,13 +41,12 @@ struct FaultTests {
         let digest = Digest(data: data)
         let store = try LocalContentStore(root: dir.path)
         let config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: proxy.url))
-        let counters = RPCCounters()
-        try await RemoteConnection.with(config, counters: counters) { connection in
-            let client = CASClient(connection: connection)
-            proxy.setFaults { $0.failNext = ["FindMissingBlobs": 2, "BatchReadBlobs": 2] }
-            let summary = try await Uploader(client: client, store: store).upload([digest: .data(data)])
+        let counters = Metrics()
+        try await RemoteConnection.with(config, metrics: counters) { connection in
+                        proxy.setFaults { $0.failNext = ["FindMissingBlobs": 2, "BatchReadBlobs": 2] }
+            let summary = try await connection.store.upload([digest: .bytes(data)])
             #expect(summary.missing == 1)
-            try await BlobFetcher(client: client, store: LocalContentStore(root: dir.sub("other"))).fetch(digest)
+            try await ReadCachingContentStore(fast: LocalContentStore(root: dir.sub("other")), slow: connection.store).fetchAll([digest])
         }
         #expect(proxy.calls("FindMissingBlobs") == 3)
         #expect(proxy.calls("BatchReadBlobs") == 3)
@@ -63,7 +61,7 @@ struct FaultTests {
         let store = try LocalContentStore(root: dir.path)
         let started = ContinuousClock.now
         try await RemoteConnection.with(config) { connection in
-            await #expect { try await BlobFetcher(client: CASClient(connection: connection), store: store).fetch(Digest(data: Data("x".utf8))) }
+            await #expect { try await ReadCachingContentStore(fast: store, slow: connection.store).fetchAll([Digest(data: Data("x".utf8))]) }
                 throws: { ($0 as? CASError)?.code == .remote }
         }
         // Well under the 30 s deadline (the bound allows a loaded machine: 8.2 s was seen).
@@ -79,7 +77,7 @@ struct FaultTests {
                                          callTimeout: .seconds(2), maxAttempts: 2)
         let started = ContinuousClock.now
         try await RemoteConnection.with(config) { connection in
-            await #expect { _ = try await CASClient(connection: connection).findMissing([Digest(data: Data("x".utf8))]) }
+            await #expect { _ = try await connection.store.findMissing([Digest(data: Data("x".utf8))]) }
                 throws: { ($0 as? CASError)?.code == .remote }
         }
         #expect(ContinuousClock.now - started < .seconds(15), "the deadline bounds a silent server")

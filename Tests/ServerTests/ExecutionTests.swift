@@ -13,7 +13,7 @@ struct TestAction {
     let dir = TemporaryDirectory("action")
     let store: LocalContentStore
     var inputRoot: Digest
-    var blobs: [Digest: BlobSource]
+    var blobs: [Digest: Blob]
     var actionDigest: Digest
 
     init(script: String, outputs: [String] = [], files: [String: String] = [:], timeout: Int64 = 0,
@@ -27,8 +27,8 @@ struct TestAction {
         try FileManager.default.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
         let tree = try TreeImporter(store: store, storeFiles: true).importDirectory(at: root)
         inputRoot = tree.root
-        blobs = tree.directories.mapValues { .data($0) }
-        for (d, p) in tree.files where !skipUploading.contains(String(p.dropFirst(root.count + 1))) { blobs[d] = .file(p) }
+        blobs = tree.directories.mapValues { .bytes($0) }
+        for (d, p) in tree.files where !skipUploading.contains(String(p.dropFirst(root.count + 1))) { blobs[d] = .path(p) }
         var command = Build_Bazel_Remote_Execution_V2_Command()
         command.arguments = ["/bin/sh", "-c", script]
         command.outputPaths = outputs
@@ -50,12 +50,12 @@ struct TestAction {
         if timeout > 0 { action.timeout.seconds = timeout }
         let actionData = try action.serializedData()
         actionDigest = Digest(data: actionData)
-        blobs[Digest(data: commandData)] = .data(commandData)
-        blobs[actionDigest] = .data(actionData)
+        blobs[Digest(data: commandData)] = .bytes(commandData)
+        blobs[actionDigest] = .bytes(actionData)
     }
 
     func upload(_ s: Stubs) async throws {
-        _ = try await Uploader(client: s.casClient, store: store).upload(blobs)
+        _ = try await s.connection.store.upload(blobs)
     }
 }
 

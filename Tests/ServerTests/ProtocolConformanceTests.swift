@@ -16,7 +16,7 @@ struct ProtocolConformanceTests {
         let data = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
         let digest = Digest(data: data)
         try await Stubs.with(server) { s in
-            _ = try await Uploader(client: s.casClient, store: try LocalContentStore(root: TemporaryDirectory().path)).upload([digest: .data(data)])
+            _ = try await s.connection.store.upload([digest: .bytes(data)])
             #expect(try await readAll(s, readRequest(digest.resource)) == data)
             #expect(try await readAll(s, readRequest(digest.resource, offset: 1_000_000, limit: 10)) == data.subdata(in: 1_000_000..<1_000_010))
             #expect(try await readAll(s, readRequest(digest.resource, offset: 2_999_990)) == data.suffix(10))
@@ -28,7 +28,7 @@ struct ProtocolConformanceTests {
             #expect(await statusCode { _ = try await readAll(s, readRequest(Digest(data: Data("absent".utf8)).resource)) } == .notFound)
             #expect(await statusCode { _ = try await readAll(s, readRequest(digest.resource, offset: 3_000_001)) } == .outOfRange)
             // Still serving.
-            #expect(try await s.casClient.findMissing([digest]).isEmpty)
+            #expect(try await s.connection.store.findMissing([digest]).isEmpty)
         }
         await server.stop()
     }
@@ -77,9 +77,9 @@ struct ProtocolConformanceTests {
         let store = try LocalContentStore(root: dir.sub("cache"))
         let tree = try TreeImporter(store: store, storeFiles: true).importDirectory(at: fixture.root)
         try await Stubs.with(server) { s in
-            var blobs: [Digest: BlobSource] = tree.directories.mapValues { .data($0) }
-            for (d, p) in tree.files { blobs[d] = .file(p) }
-            _ = try await Uploader(client: s.casClient, store: store).upload(blobs)
+            var blobs: [Digest: Blob] = tree.directories.mapValues { .bytes($0) }
+            for (d, p) in tree.files { blobs[d] = .path(p) }
+            _ = try await s.connection.store.upload(blobs)
             var request = Build_Bazel_Remote_Execution_V2_GetTreeRequest()
             request.rootDigest = tree.root.proto
             request.pageSize = 50
@@ -120,7 +120,7 @@ struct EmbeddedServerTests {
             var read = Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest()
             read.digests = batch.requests.map(\.digest)
             #expect(await statusCode { _ = try await s.cas.batchReadBlobs(read) } == .invalidArgument)
-            let caps = try await s.casClient.capabilities()
+            let caps = try await s.connection.cas.capabilities()
             #expect(caps.cacheCapabilities.maxBatchTotalSizeBytes == 4 << 20)
             #expect(caps.executionCapabilities.execEnabled)
         }
@@ -143,7 +143,7 @@ struct EmbeddedServerTests {
             query.resourceName = resource
             let status = try await s.byteStream.queryWriteStatus(query)
             #expect(status.committedSize == 120_000 && !status.complete)
-            #expect(try await s.casClient.findMissing([digest]) == [digest], "a partial blob is not visible")
+            #expect(try await s.connection.store.findMissing([digest]) == [digest], "a partial blob is not visible")
             // A wrong offset is refused; the right one completes the blob.
             let rest = try await write(s, [writeMessage(resource, offset: 120_000, data: data.suffix(from: 120_000), finish: true)])
             #expect(rest.committedSize == digest.sizeBytes)
@@ -158,7 +158,7 @@ struct EmbeddedServerTests {
         try await Stubs.with(server) { s in
             let output = Data("output".utf8)
             let present = Digest(data: output)
-            _ = try await Uploader(client: s.casClient, store: try LocalContentStore(root: TemporaryDirectory().path)).upload([present: .data(output)])
+            _ = try await s.connection.store.upload([present: .bytes(output)])
             func result(pointingAt digest: Digest) -> Build_Bazel_Remote_Execution_V2_ActionResult {
                 var r = Build_Bazel_Remote_Execution_V2_ActionResult()
                 var f = Build_Bazel_Remote_Execution_V2_OutputFile()
@@ -198,7 +198,7 @@ struct EmbeddedServerTests {
             // Stored a, c, b: then a is used again and c is named by a fresh result, which leaves
             // b as the one to evict (without the touch it would be a, without the protection c).
             for i in [0, 2, 1] { try await put(i) }
-            #expect(try await s.casClient.findMissing([a]).isEmpty)
+            #expect(try await s.connection.store.findMissing([a]).isEmpty)
             var update = Build_Bazel_Remote_Execution_V2_UpdateActionResultRequest()
             update.actionDigest = Digest(data: Data("action".utf8)).proto
             var file = Build_Bazel_Remote_Execution_V2_OutputFile()
@@ -207,7 +207,7 @@ struct EmbeddedServerTests {
             update.actionResult.outputFiles = [file]
             _ = try await s.actionCache.updateActionResult(update)
             try await put(3)
-            #expect(try await s.casClient.findMissing([a, b, c, d]) == [b])
+            #expect(try await s.connection.store.findMissing([a, b, c, d]) == [b])
         }
         let usage = try #require(server.embedded?.storage.quota?.usage)
         #expect(usage <= 1_000_000)

@@ -19,9 +19,9 @@ struct ThirdPartyClientTests {
         let store = try LocalContentStore(root: dir.sub("cache"))
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: fixture.root)
         try await Stubs.with(server) { s in
-            var blobs: [Digest: BlobSource] = tree.directories.mapValues { .data($0) }
-            for (d, p) in tree.files { blobs[d] = .file(p) }
-            _ = try await Uploader(client: s.casClient, store: store).upload(blobs)
+            var blobs: [Digest: Blob] = tree.directories.mapValues { .bytes($0) }
+            for (d, p) in tree.files { blobs[d] = .path(p) }
+            _ = try await s.connection.store.upload(blobs)
         }
         let mount = try await BuildboxFuse(remotePort: server.port, root: tree.root.description,
                                            mountpoint: dir.sub("mnt"), cache: dir.sub("bbfuse-cache"))
@@ -52,12 +52,12 @@ struct ThirdPartyClientTests {
         fixture.populate(files: 100, largeFiles: [5_000_000])
         let store = try LocalContentStore(root: dir.sub("cache"))
         let tree = try TreeImporter(store: store, storeFiles: false).importDirectory(at: fixture.root)
-        var blobs: [Digest: BlobSource] = tree.directories.mapValues { .data($0) }
-        for (d, p) in tree.files { blobs[d] = .file(p) }
+        var blobs: [Digest: Blob] = tree.directories.mapValues { .bytes($0) }
+        for (d, p) in tree.files { blobs[d] = .path(p) }
         // Upload through a casd proxy: the blobs must land in our server.
         let proxy = try await BuildboxCASD(extraArguments: ["--cas-remote=http://127.0.0.1:\(server.port)"])
         try await RemoteConnection.with(RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: proxy.url))) { c in
-            _ = try await Uploader(client: CASClient(connection: c), store: store).upload(blobs)
+            _ = try await c.store.upload(blobs)
         }
         let ours = server.embedded!.storage.cas
         #expect(ours.missing(Array(blobs.keys)).isEmpty, "every blob reached our server")
@@ -66,9 +66,8 @@ struct ThirdPartyClientTests {
         let fresh = try await BuildboxCASD(extraArguments: ["--cas-remote=http://127.0.0.1:\(server.port)"])
         let download = try LocalContentStore(root: dir.sub("download"))
         try await RemoteConnection.with(RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: fresh.url))) { c in
-            let fetcher = BlobFetcher(client: CASClient(connection: c), store: download)
-            _ = try await TreeFetcher(fetcher: fetcher).fetchTree(tree.root)
-            try await fetcher.fetch(Array(tree.files.keys))
+            _ = try await TreeFetcher(store: download, connection: c).fetchTree(tree.root)
+            try await ReadCachingContentStore(fast: download, slow: c.store).fetchAll(Array(tree.files.keys))
         }
         for (digest, path) in tree.files {
             #expect(try download.read(digest) == FileManager.default.contents(atPath: path))

@@ -22,9 +22,9 @@ struct BuildRemoteOptions: ParsableArguments {
     @Flag(name: .long, help: "Allow pushing artifacts to --artifact-remote (config: artifact-push: true).")
     var artifactPush = false
 
-    /// Opens a connection per distinct server, all counted in `counters`, and runs `body`
+    /// Opens a connection per distinct server, all counted in `metrics`, and runs `body`
     /// with the remotes (nil when no remote is configured and none is `required`).
-    func withRemotes<T: Sendable>(_ remote: RemoteOptions, context: CommandContext, counters: RPCCounters, required: Bool,
+    func withRemotes<T: Sendable>(_ remote: RemoteOptions, context: CommandContext, metrics: Metrics, required: Bool,
                                   _ body: (BuildRemotes?) async throws -> T) async throws -> T {
         let file = context.config
         let general = remote.remote ?? file.remote
@@ -44,15 +44,14 @@ struct BuildRemoteOptions: ParsableArguments {
         var connections: [String: RemoteConnection] = [:]
         func connection(_ url: String) throws -> RemoteConnection {
             if let open = connections[url] { return open }
-            let made = try RemoteConnection(try remote.configuration(url: url, file), counters: counters)
+            let made = try RemoteConnection(try remote.configuration(url: url, file), metrics: metrics)
             connections[url] = made
             return made
         }
         do {
-            let cas = CASClient(connection: try connection(casURL))
-            let artifactCache = try urls.artifact.map { ArtifactCache(cas: CASClient(connection: try connection($0)), push: push) }
-            let remotes = BuildRemotes(cas: cas, actionCache: CASClient(connection: try connection(acURL)),
-                                       execution: CASClient(connection: try connection(execURL)), artifactCache: artifactCache)
+            let artifactCache = try urls.artifact.map { ArtifactCache(connection: try connection($0), push: push) }
+            let remotes = BuildRemotes(cas: try connection(casURL), actionCache: try connection(acURL),
+                                       execution: try connection(execURL), artifactCache: artifactCache)
             let result = try await body(remotes)
             for open in connections.values { await open.close() }
             return result

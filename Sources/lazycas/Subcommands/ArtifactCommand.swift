@@ -53,7 +53,7 @@ struct ArtifactCommand: AsyncParsableCommand {
             }
             let missing = context.store.missing(logs)
             if !missing.isEmpty {
-                try await context.withRemote(for: "artifact log") { fetcher in try await fetcher.fetch(missing) }
+                try await context.withRemote(for: "artifact log") { remote in try await remote.content.fetchAll(missing) }
             }
             for log in logs { FileHandle.standardOutput.write(try context.store.read(log)) }
         }

@@ -67,14 +67,14 @@ struct Build: AsyncParsableCommand {
 
         let needsRemote = graph.elements.values.contains { $0.kind == .manual }
         let report = BuildReport(graph: graph, verbose: global.verbose)
-        let counters = RPCCounters()
+        let metrics = Metrics()
         let started = ContinuousClock.now
-        let summary = try await buildRemotes.withRemotes(remote, context: context, counters: counters, required: needsRemote) { remotes in
+        let summary = try await buildRemotes.withRemotes(remote, context: context, metrics: metrics, required: needsRemote) { remotes in
             let scheduler = try BuildScheduler(graph: graph, store: context.store, remotes: remotes, options: options,
                                                events: report.show)
             return await scheduler.run()
         }
-        report.summarize(summary, counters: counters.snapshot, elapsed: ContinuousClock.now - started)
+        report.summarize(summary, metrics: metrics.snapshot, elapsed: ContinuousClock.now - started)
         for target in elements {
             if let artifact = summary.artifacts[target] { print("\(artifact.refName) \(artifact.root)") }
         }

@@ -31,8 +31,8 @@ struct CasCat: AsyncParsableCommand {
         let blob: Digest
         if let path {
             if context.remote != nil, try !local.missingDirectories(under: root).isEmpty {
-                try await context.withRemote(for: "cas cat") { fetcher in
-                    try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+                try await context.withRemote(for: "cas cat") { remote in
+                    try await remote.trees.fetchTree(root)
                 }
             }
             switch try local.resolve(root, path: path) {
@@ -44,7 +44,7 @@ struct CasCat: AsyncParsableCommand {
             blob = root
         }
         if !context.store.contains(blob) {
-            try await context.withRemote(for: "cas cat") { fetcher in try await fetcher.fetch(blob) }
+            try await context.withRemote(for: "cas cat") { remote in try await remote.content.fetchAll([blob]) }
         }
         try context.store.forEachChunk(of: blob) { chunk in
             FileHandle.standardOutput.write(Data(chunk))

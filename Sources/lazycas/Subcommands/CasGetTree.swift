@@ -27,15 +27,15 @@ struct CasGetTree: AsyncParsableCommand {
             Terminal.note("tree \(root) is already complete locally")
             return
         }
-        try await context.withRemote(for: "cas get-tree") { fetcher in
-            let fetched = try await TreeFetcher(fetcher: fetcher).fetchTree(root)
+        try await context.withRemote(for: "cas get-tree") { remote in
+            let fetched = try await remote.trees.fetchTree(root)
             Terminal.note("fetched \(fetched) Directory nodes of \(root)")
             guard files else { return }
             var blobs = Set<Digest>()
             try local.forEachFile(under: root) { _, file in blobs.insert(file.digest) }
             let missing = context.store.missing(blobs)
             let bytes = missing.reduce(0) { $0 + $1.sizeBytes }
-            try await fetcher.fetch(missing)
+            try await remote.content.fetchAll(missing)
             Terminal.note("fetched \(missing.count) of \(blobs.count) file blobs (\(formatBytes(bytes)))")
         }
     }

@@ -30,14 +30,13 @@ struct CasPut: AsyncParsableCommand {
         let tree = try TreeImporter(store: context.store, storeFiles: context.remote == nil)
             .importDirectory(at: directory)
         if context.remote != nil {
-            var blobs: [Digest: BlobSource] = tree.directories.mapValues { .data($0) }
-            for (digest, path) in tree.files { blobs[digest] = .file(path) }
-            let progress = ProgressLine(label: "uploading")
-            let summary = try await context.withRemote(for: "cas put") { fetcher in
-                try await Uploader(client: fetcher.client, store: context.store)
-                    .upload(blobs, progress: progress.update)
+            var blobs: [Digest: Blob] = tree.directories.mapValues { .bytes($0) }
+            for (digest, path) in tree.files { blobs[digest] = .path(path) }
+            let summary = try await context.withRemote(for: "cas put") { remote in
+                let progress = ProgressLine(label: "uploading", following: remote.connection.metrics, direction: .sent)
+                defer { progress.finish() }
+                return try await remote.connection.store.upload(blobs, sending: progress.expect)
             }
-            progress.finish()
             Terminal.note("uploaded \(summary.missing) of \(summary.offered) blobs (\(formatBytes(summary.bytesSent)); \(tree.fileCount) files, \(tree.directories.count) directories)")
         }
         if let ref { try context.refs.set(ref, to: tree.root) }

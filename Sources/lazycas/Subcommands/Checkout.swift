@@ -50,9 +50,9 @@ struct Checkout: AsyncParsableCommand {
         let complete = try local.missingDirectories(under: root).isEmpty
         let needsFetch = try !complete || !context.store.missing(local.digests(under: root).files).isEmpty
         if needsFetch {
-            try await context.withRemote(for: "checkout") { fetcher in
-                try await TreeFetcher(fetcher: fetcher).fetchTree(root)
-                try await Self.fetchFiles(of: root, with: fetcher)
+            try await context.withRemote(for: "checkout") { remote in
+                try await remote.trees.fetchTree(root)
+                try await Self.fetchFiles(of: root, from: remote)
             }
         }
         if let tar {
@@ -85,23 +85,22 @@ struct Checkout: AsyncParsableCommand {
         }
     }
 
-    /// Every missing file blob of the tree, in slices so the progress line moves.
-    static func fetchFiles(of root: Digest, with fetcher: BlobFetcher) async throws {
-        let blobs = try LocalTree(store: fetcher.store).digests(under: root).files
-        let missing = fetcher.store.missing(blobs).sorted { $0.sizeBytes > $1.sizeBytes }
-        let progress = ProgressLine(label: "fetching")
-        var done = TransferProgress(blobsDone: 0, blobsTotal: missing.count, bytesDone: 0,
-                                    bytesTotal: missing.reduce(0) { $0 + $1.sizeBytes })
-        for start in stride(from: 0, to: missing.count, by: 1024) {
-            let slice = Array(missing[start..<min(start + 1024, missing.count)])
-            try await fetcher.fetch(slice)
-            done.blobsDone += slice.count
-            done.bytesDone += slice.reduce(0) { $0 + $1.sizeBytes }
-            progress.update(done)
+    /// Every missing file blob of the tree, with a progress line.
+    static func fetchFiles(of root: Digest, from remote: OpenRemote) async throws {
+        let blobs = try LocalTree(store: remote.content.fast).digests(under: root).files
+        let missing = remote.content.fast.missing(blobs).sorted { $0.sizeBytes > $1.sizeBytes }
+        let bytes = missing.reduce(0) { $0 + $1.sizeBytes }
+        let progress = ProgressLine(label: "fetching", following: remote.connection.metrics, direction: .received)
+        progress.expect(Set(missing))
+        do {
+            try await remote.content.fetchAll(missing)
+        } catch {
+            progress.finish()
+            throw error
         }
         progress.finish()
         if !missing.isEmpty {
-            Terminal.note("fetched \(missing.count) of \(blobs.count) file blobs (\(formatBytes(done.bytesDone)))")
+            Terminal.note("fetched \(missing.count) of \(blobs.count) file blobs (\(formatBytes(bytes)))")
         }
     }
 }

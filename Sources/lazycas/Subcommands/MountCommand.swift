@@ -97,14 +97,14 @@ struct MountCommand: AsyncParsableCommand {
     private func serve(root: Digest, at path: String, context: CommandContext) async throws {
         if daemonChild { setsid() }
         let stats = MountStats(mountpoint: path, root: root.description)
-        let connection = try context.remote.map { try RemoteConnection($0) }
-        let fetcher = connection.map { BlobFetcher(client: CASClient(connection: $0), store: context.store) }
-        let fs = LazyFileSystem(root: root, store: context.store, fetcher: fetcher, stats: stats)
+        let remote = try context.remote.map { OpenRemote(connection: try RemoteConnection($0), store: context.store) }
+        let (content, fetched) = MountContent.make(store: context.store, remote: remote)
+        let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats, fetched: fetched)
         // Missing Directory nodes: fetched into memory, so the tree is listable after one
         // GetTree; they are written to the local CAS in the background while it is served.
         var storing: Task<Void, Never>?
-        if let fetcher {
-            let treeFetcher = TreeFetcher(fetcher: fetcher)
+        if let remote {
+            let treeFetcher = remote.trees
             let nodes = try await treeFetcher.fetchMissingNodes(root)  // [:] when all are local
             fs.seed(nodes.mapValues(\.directory))
             if !nodes.isEmpty { Terminal.note("fetched \(nodes.count) Directory nodes") }
@@ -121,15 +121,15 @@ struct MountCommand: AsyncParsableCommand {
         let statsFile = MountStatsFile(directory: context.store.root + "/mounts", fs: fs)
         let reporter = Task { await statsFile.keepWriting() }
         var prefetchTask: Task<Void, Never>?
-        if let fetcher {
+        if let remote {
             // Connect now (and learn the batch limit), so the first cold read pays one round
             // trip, not a connection setup too.
-            Task { _ = try? await fetcher.client.batchLimit() }
+            Task { _ = try? await remote.connection.cas.batchLimit() }
         }
-        if prefetch, let fetcher {
+        if prefetch {
             prefetchTask = Task {
                 await persisting?.value  // prefetch walks the tree in the store
-                await Self.prefetchAll(root: root, fetcher: fetcher)
+                await Self.prefetchAll(root: root, store: context.store, content: content)
             }
         }
         await mount.serve()
@@ -145,11 +145,24 @@ struct MountCommand: AsyncParsableCommand {
     }
 
     /// Fetches every missing file blob of the tree, largest first.
-    static func prefetchAll(root: Digest, fetcher: BlobFetcher) async {
-        var blobs = Set<Digest>()
-        try? LocalTree(store: fetcher.store).forEachFile(under: root) { _, f in blobs.insert(f.digest) }
-        let missing = fetcher.store.missing(blobs.sorted { $0.sizeBytes > $1.sizeBytes })
-        try? await fetcher.fetch(missing)
+    static func prefetchAll(root: Digest, store: LocalContentStore, content: any ContentStore) async {
+        guard let files = try? LocalTree(store: store).digests(under: root).files else { return }
+        try? await content.fetchAll(store.missing(files.sorted { $0.sizeBytes > $1.sizeBytes }))
+    }
+}
+
+/// Where a mount's (or shell's) file content comes from: reads through the local cache from the
+/// remote, counted for this mount alone, or — with no remote — the local cache itself.
+enum MountContent {
+    static func make(store: LocalContentStore, remote: OpenRemote?)
+        -> (content: any ContentStore, fetched: @Sendable () -> (blobs: Int, bytes: Int64)) {
+        guard let remote else { return (store, { (0, 0) }) }
+        let metrics = Metrics()
+        let content = ReadCachingContentStore(fast: store, slow: MetricsContentStore(base: remote.connection.store, metrics: metrics))
+        return (content, {
+            let s = metrics.snapshot
+            return (s.blobsReceived, s.bytesReceived)
+        })
     }
 }
 

@@ -62,23 +62,24 @@ struct Shell: AsyncParsableCommand {
         let context = try CommandContext(global: global, remote: remote)
         if let ref { try RefStore.validate(ref) }
         let target = try resolve(context)
-        let connection = try context.remote.map { try RemoteConnection($0) }
-        let fetcher = connection.map { BlobFetcher(client: CASClient(connection: $0), store: context.store) }
+        let remote = try context.remote.map { OpenRemote(connection: try RemoteConnection($0), store: context.store) }
+        let connection = remote?.connection
         // Missing Directory nodes come in one GetTree and are served from memory at once; they
         // are written to the local CAS in the background (thousands of small files are slow
         // to create) while the command runs.
         var nodes: [Digest: FetchedDirectory] = [:]
         if try !LocalTree(store: context.store).missingDirectories(under: target.root).isEmpty {
-            guard let fetcher else {
+            guard let remote else {
                 throw CASError(.notFound, "Directory nodes of \(target.root) are not local and no remote is configured (pass --remote)")
             }
-            nodes = try await TreeFetcher(fetcher: fetcher).fetchMissingNodes(target.root)
+            nodes = try await remote.trees.fetchMissingNodes(target.root)
             if let top = nodes[target.root] { try context.store.put(top.data, expecting: target.root) }
         }
         let fetched = nodes
-        let storing = Task.detached(priority: .utility) { [store = context.store] in
-            try? TreeFetcher(fetcher: BlobFetcher(client: fetcher!.client, store: store)).store(fetched)
+        let storing = Task.detached(priority: .utility) { [trees = remote?.trees] in
+            try? trees?.store(fetched)
         }
+        let (content, fetchedSoFar) = MountContent.make(store: context.store, remote: remote)
         // From here on a signal must not kill us with the mount and overlay up: SIGINT is the
         // command's (the terminal sends it to both), SIGTERM and SIGHUP stop the session (passed
         // on to the command while it runs), and cleanup always happens.
@@ -86,8 +87,8 @@ struct Shell: AsyncParsableCommand {
         defer { stop.restore() }
         let outcome: ProcessRunner.Outcome
         let captured: Digest?
-        let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store, fetcher: fetcher,
-                                       seed: nodes.mapValues(\.directory))
+        let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store,
+                                           content: content, seed: nodes.mapValues(\.directory), fetched: fetchedSoFar)
         do {
             var sandbox = SandboxCommand(root: session.overlay.merged, workingDirectory: String(target.workingDirectory.drop(while: { $0 == "/" })),
                                          arguments: command.isEmpty ? ["/bin/sh", "-i"] : command,

@@ -97,9 +97,9 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.statsFile = statsFile.map { URL(fileURLWithPath: expandingTilde($0)).standardizedFileURL.path }
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 
-        let counters = RPCCounters()
-        let botsConnection = try RemoteConnection(try remote.configuration(url: botsURL, file), counters: counters)
-        let casConnection = casURL == botsURL ? botsConnection : try RemoteConnection(try remote.configuration(url: casURL, file), counters: counters)
+        let metrics = Metrics()
+        let botsConnection = try RemoteConnection(try remote.configuration(url: botsURL, file), metrics: metrics)
+        let casConnection = casURL == botsURL ? botsConnection : try RemoteConnection(try remote.configuration(url: casURL, file), metrics: metrics)
         let bot: Bot
         do {
             bot = try Bot(configuration: configuration, bots: botsConnection, cas: casConnection)

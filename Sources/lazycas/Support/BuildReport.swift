@@ -28,7 +28,7 @@ struct BuildReport: Sendable {
         }
     }
 
-    func summarize(_ summary: BuildSummary, counters: RPCCounters.Snapshot, elapsed: Duration) {
+    func summarize(_ summary: BuildSummary, metrics: Metrics.Snapshot, elapsed: Duration) {
         let total = summary.built.count + summary.cached.count + summary.failed.count + summary.skipped.count
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var lines = [
@@ -36,9 +36,9 @@ struct BuildReport: Sendable {
             "Build summary",
             "  Elements:  \(total): \(summary.built.count) built, \(summary.cached.count) cached, \(summary.failed.count) failed, \(summary.skipped.count) skipped",
             "  Time:      " + String(format: "%.2f s", seconds),
-            "  RPCs:      \(counters.totalCalls)" + (counters.calls.isEmpty ? "" : " (" + counters.calls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"),
-            "  Sent:      \(counters.blobsSent) blobs, \(formatBytes(counters.bytesSent))",
-            "  Received:  \(counters.blobsReceived) blobs, \(formatBytes(counters.bytesReceived))",
+            "  RPCs:      \(metrics.totalCalls)" + (metrics.calls.isEmpty ? "" : " (" + metrics.calls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"),
+            "  Sent:      \(metrics.blobsSent) blobs, \(formatBytes(metrics.bytesSent))",
+            "  Received:  \(metrics.blobsReceived) blobs, \(formatBytes(metrics.bytesReceived))",
         ]
         for failure in summary.failed { lines.append("  Failed:    \(failure.element): \(failure.message)") }
         Terminal.note(lines.joined(separator: "\n"))

@@ -41,15 +41,31 @@ struct CommandContext {
         try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
     }
 
-    /// Runs `body` with a fetcher on the configured remote, or fails if none is configured.
-    func withRemote<T: Sendable>(for command: String, _ body: (BlobFetcher) async throws -> T) async throws -> T {
+    /// Runs `body` with the configured remote open, or fails if none is configured.
+    func withRemote<T: Sendable>(for command: String, _ body: (OpenRemote) async throws -> T) async throws -> T {
         guard let remote else {
             throw CASError(.invalidArgument, "\(command) needs a remote: pass --remote URL or set 'remote:' in the config file")
         }
-        let counters = RPCCounters()
-        defer { if verbose { Terminal.note(counters.snapshot.summary) } }
-        return try await RemoteConnection.with(remote, counters: counters) { connection in
-            try await body(BlobFetcher(client: CASClient(connection: connection), store: store))
+        let metrics = Metrics()
+        defer { if verbose { Terminal.note(metrics.snapshot.summary) } }
+        return try await RemoteConnection.with(remote, metrics: metrics) { connection in
+            try await body(OpenRemote(connection: connection, store: store))
         }
     }
+}
+
+/// The configured remote, open for one command: its connection, and reads of its CAS that land
+/// in the local cache.
+struct OpenRemote: Sendable {
+    let connection: RemoteConnection
+    /// Reads through the local cache (``ReadCachingContentStore``).
+    let content: ReadCachingContentStore
+
+    init(connection: RemoteConnection, store: LocalContentStore) {
+        self.connection = connection
+        content = ReadCachingContentStore(fast: store, slow: connection.store)
+    }
+
+    /// Brings Directory nodes into the local cache.
+    var trees: TreeFetcher { TreeFetcher(store: content.fast, through: content, server: connection.cas) }
 }

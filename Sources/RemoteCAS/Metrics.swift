@@ -1,15 +1,16 @@
 import Synchronization
 
-/// Counts the RPCs a client made (per method, counting every attempt) and the payload bytes it
-/// sent and received. Shared by all users of one connection; safe from any thread.
-public final class RPCCounters: Sendable {
-    /// A point-in-time copy of the counters.
+/// Counts of what crossed the network: calls per RPC method (every attempt, from the connection's
+/// interceptor) and the blobs and bytes sent and received (from a ``MetricsContentStore``). A
+/// connection has one; a mount, a shell or one worker action can have its own too, counting
+/// only what it fetched. Safe from any thread.
+public final class Metrics: Sendable {
+    /// A point-in-time copy.
     public struct Snapshot: Sendable, Equatable {
         /// Calls per method name (`FindMissingBlobs`, `Read`, …), every attempt counted.
         public var calls: [String: Int] = [:]
-        /// Blob bytes uploaded.
+        /// Blob bytes uploaded and downloaded.
         public var bytesSent: Int64 = 0
-        /// Blob bytes downloaded.
         public var bytesReceived: Int64 = 0
         /// Blobs uploaded and downloaded.
         public var blobsSent: Int = 0

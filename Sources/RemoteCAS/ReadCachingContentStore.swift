@@ -1,0 +1,138 @@
+import Foundation
+import LocalCAS
+
+/// Reads through a local CAS: a blob is handed on from `fast` when it is there, else fetched
+/// from `slow`, verified and stored in `fast` (so every later read is local), then handed on as
+/// the stored file. Fetches are single-flight process-wide (``InFlightTransfers``): however
+/// many readers want a missing blob at once, it is transferred once.
+///
+/// Small blobs asked for together travel together (``BatchingContentStore`` below packs them),
+/// and are stored in the order asked, so the blob a reader waits for (asked first, with
+/// read-ahead companions after it) is ready first. A blob of ``streamingThreshold`` bytes or
+/// more is handed on at once as a ``BlobStream`` whose ranges can be read while it arrives.
+///
+/// Writes (`put`) and `findMissing` are `slow`'s: this store caches reads. A failed fetch
+/// leaves nothing behind, so the next read tries again.
+public struct ReadCachingContentStore: ContentStore {
+    public let fast: LocalContentStore
+    public let slow: any ContentStore
+    /// Ranged reads in flight per streamed blob.
+    public let parallelChunks: Int
+    private let inFlight: InFlightTransfers
+
+    /// Blobs at least this large arrive as a stream readable while it fills; smaller ones are
+    /// fetched whole (in batches) before they are handed on.
+    public static let streamingThreshold: Int64 = 1 << 20
+
+    public init(fast: LocalContentStore, slow: any ContentStore, parallelChunks: Int = 4) {
+        self.fast = fast
+        self.slow = slow
+        self.parallelChunks = max(1, parallelChunks)
+        inFlight = InFlightTransfers.shared(for: fast)
+    }
+
+    public func findMissing(_ digests: [Digest]) async throws(CASError) -> Set<Digest> {
+        try await slow.findMissing(digests)
+    }
+
+    public func get(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
+        var seen = Set<Digest>()
+        var fetch: [Digest] = [], waits: [(Digest, PendingBlob)] = []
+        for digest in digests where seen.insert(digest).inserted {
+            if let local = fast.available(digest) {
+                await receive(digest, .success(local))
+                continue
+            }
+            let joined: (transfer: InFlightTransfers.Transfer, started: Bool)?
+            do {
+                joined = try inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
+                    guard digest.sizeBytes >= Self.streamingThreshold else { return .batch(PendingBlob()) }
+                    return .stream(try BlobStream(digest: digest, source: slow, store: fast, parallelChunks: parallelChunks) {
+                        [inFlight] outcome in inFlight.finish(digest, outcome)
+                    })
+                }
+            } catch {
+                await receive(digest, .failure(error))
+                continue
+            }
+            switch joined {
+            case nil:
+                await receive(digest, local(digest))
+            case (.stream(let stream), let started)?:
+                if started { stream.start() }
+                await receive(digest, .success(.arriving(stream)))
+            case (.batch(let pending), let started)?:
+                if started { fetch.append(digest) } else { waits.append((digest, pending)) }
+            }
+        }
+        if !fetch.isEmpty {
+            await transfer(fetch, receive: receive)
+        }
+        for (digest, pending) in waits {
+            do {
+                try await pending.wait()
+                await receive(digest, local(digest))
+            } catch {
+                await receive(digest, .failure(error))
+            }
+        }
+    }
+
+    /// Fetches `digests` (each registered as a batch transfer by this call) from `slow`,
+    /// stores each as it arrives, and finishes its transfer.
+    private func transfer(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
+        let (fast, inFlight) = (self.fast, self.inFlight)
+        await slow.get(digests) { digest, result in
+            let outcome: Result<Blob, CASError>
+            switch result {
+            case .success(let blob):
+                do throws(CASError) {
+                    try await fast.put([digest: blob])
+                    inFlight.finish(digest, .success(()))
+                    outcome = Self.local(digest, in: fast)
+                } catch {
+                    let failure = CASError.wrapping(error, "storing blob \(digest)", default: .corrupt)
+                    inFlight.finish(digest, .failure(failure))
+                    outcome = .failure(failure)
+                }
+            case .failure(let error):
+                inFlight.finish(digest, .failure(error))
+                outcome = .failure(error)
+            }
+            await receive(digest, outcome)
+        }
+        // A store below that left a blob unanswered must not leave its waiters hanging.
+        for digest in digests where inFlight.current(digest) != nil {
+            inFlight.finish(digest, .failure(CASError(.remote, "blob \(digest) was asked for and never answered")))
+        }
+    }
+
+    private func local(_ digest: Digest) -> Result<Blob, CASError> {
+        Self.local(digest, in: fast)
+    }
+
+    private static func local(_ digest: Digest, in fast: LocalContentStore) -> Result<Blob, CASError> {
+        fast.available(digest).map { .success($0) }
+            ?? .failure(CASError(.notFound, "blob \(digest) was fetched but is not in the local CAS (evicted at once?)"))
+    }
+
+    public func read(_ digest: Digest, range: Range<Int64>,
+                     into sink: @escaping @Sendable (Data) throws(CASError) -> Void) async throws(CASError) {
+        if fast.contains(digest) {
+            try await fast.read(digest, range: range, into: sink)
+        } else {
+            try await slow.read(digest, range: range, into: sink)
+        }
+    }
+
+    public func put(_ blobs: [Digest: Blob]) async throws(CASError) {
+        try await slow.put(blobs)
+    }
+
+    /// The local file, or a stream already bringing the blob in.
+    public func available(_ digest: Digest) -> Blob? {
+        if let local = fast.available(digest) { return local }
+        if case .stream(let stream)? = inFlight.current(digest) { return .arriving(stream) }
+        return nil
+    }
+}

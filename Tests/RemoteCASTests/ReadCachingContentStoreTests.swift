@@ -1,0 +1,82 @@
+import Foundation
+import LocalCAS
+import RemoteCAS
+import TestSupport
+import Testing
+
+/// ``ReadCachingContentStore`` over a real "remote" store with injected faults.
+@Suite struct ReadCachingContentStoreTests {
+    @Test(arguments: [30_000, 3_000_000])
+    func concurrentReadersOfAMissingBlobCauseOneTransfer(size: Int) async throws {
+        let f = try StoreFixture()
+        let (digest, data) = try f.blobs(1, size: size)[0]
+        f.faulty.setFaults { $0.delay = .milliseconds(200) }
+        let local = try f.local()
+        let cache = ReadCachingContentStore(fast: local, slow: f.faulty)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<32 { group.addTask { try await cache.fetchAll([digest]) } }
+            try await group.waitForAll()
+        }
+        #expect(try local.read(digest) == data)
+        let calls = f.faulty.calls
+        #expect(calls.filter { $0.operation == .get }.count + calls.filter { $0.operation == .read && $0.range?.lowerBound == 0 }.count == 1,
+                "one transfer: \(calls.map(\.operation))")
+        // Local now: no more calls.
+        _ = try await cache.get(digest)
+        #expect(f.faulty.calls.count == calls.count)
+    }
+
+    @Test func twoCachesOverOneLocalStoreShareTheirTransfers() async throws {
+        let f = try StoreFixture()
+        let (digest, _) = try f.blobs(1, size: 50_000)[0]
+        f.faulty.setFaults { $0.delay = .milliseconds(300) }
+        let local = try f.local()
+        // Two views, as a worker gives each action its own (each with its own counters).
+        let first = ReadCachingContentStore(fast: local, slow: MetricsContentStore(base: f.faulty, metrics: Metrics()))
+        let second = ReadCachingContentStore(fast: try LocalContentStore(root: local.root), slow: f.faulty)
+        async let a: Void = first.fetchAll([digest])
+        async let b: Void = second.fetchAll([digest])
+        _ = try await (a, b)
+        #expect(f.faulty.calls.filter { $0.operation == .get }.count == 1)
+        #expect(local.contains(digest))
+    }
+
+    @Test(arguments: [30_000, 3_000_000])
+    func aCorruptBlobIsAnErrorAndIsNotStored(size: Int) async throws {
+        let f = try StoreFixture()
+        let (digest, data) = try f.blobs(1, size: size)[0]
+        f.faulty.setFaults { $0.corrupt = true }
+        let local = try f.local()
+        let cache = ReadCachingContentStore(fast: local, slow: f.faulty)
+        await #expect { try await cache.fetchAll([digest]) } throws: { ($0 as? CASError)?.code == .corrupt }
+        #expect(!local.contains(digest))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: local.root + "/tmp").isEmpty, "no temp file left")
+        f.faulty.setFaults { $0.corrupt = false }
+        try await cache.fetchAll([digest])
+        #expect(try local.read(digest) == data, "the next read tries again")
+    }
+
+    @Test func aLargeBlobIsReadableWhileItArrives() async throws {
+        let f = try StoreFixture()
+        let (digest, data) = try f.blobs(1, size: 20 << 20)[0]
+        let local = try f.local()
+        let cache = ReadCachingContentStore(fast: local, slow: f.faulty)
+        guard case .arriving(let incoming) = try await cache.get(digest) else {
+            Issue.record("a cold large blob should arrive as a stream"); return
+        }
+        #expect(cache.available(digest) != nil, "readers that come later join the stream")
+        try await incoming.wait(offset: 0, count: 4096)
+        #expect(try await Blob.arriving(incoming).read(0..<4096) == data.prefix(4096))
+        try await incoming.complete()
+        #expect(try local.read(digest) == data)
+        let reads = f.faulty.calls.filter { $0.operation == .read }
+        #expect(reads.count == 4, "a 256 KiB range, then 8 MiB ranges: \(reads.map(\.range))")
+    }
+
+    @Test func aBlobTheRemoteLacksIsNotFound() async throws {
+        let f = try StoreFixture()
+        let cache = ReadCachingContentStore(fast: try f.local(), slow: f.faulty)
+        await #expect { try await cache.fetchAll([Digest(data: Data("absent".utf8))]) }
+            throws: { ($0 as? CASError)?.code == .notFound }
+    }
+}
