@@ -2,7 +2,9 @@ import LocalCAS
 
 /// Finds the artifact an element name stands for *now*: the one whose cache key matches the
 /// element's current definition, sources and dependencies, as `lazycas build` would compute it.
-/// Local only: keys are worked out from the recorded artifacts of the dependencies.
+/// Local only: keys are worked out from the recorded artifacts of the dependencies, and nothing
+/// is stored but the tree handed out, when it was never built (an `import` element, whose
+/// content is its sources).
 public struct ArtifactResolver: Sendable {
     public let project: Project
     public let store: LocalContentStore
@@ -13,24 +15,31 @@ public struct ArtifactResolver: Sendable {
     }
 
     /// The current artifact of `element`.
-    /// - Throws: `.notFound` if it (or a dependency) has not been built with its current inputs.
-    public func artifact(of element: String) throws(CASError) -> Artifact {
-        try artifacts(for: element, includingItself: true).known[element]!
+    /// - Throws: `.notFound` if it (or a dependency) has not been built with its current inputs;
+    ///   ``ProjectError`` for a broken project.
+    public func artifact(of element: String) throws -> Artifact {
+        let (_, known, planner) = try artifacts(for: element, includingItself: true)
+        guard let artifact = known[element] else { throw CASError(.notFound, "'\(element)' has no artifact") }
+        try planner.nodes.persist(artifact.root)
+        return artifact
     }
 
-    /// The graph of `element` and the current artifacts of everything in it, in one pass (each
-    /// element planned once): its own too unless `includingItself` is false (a build shell
-    /// needs only its dependencies).
-    func artifacts(for element: String, includingItself: Bool) throws(CASError) -> (graph: ElementGraph, known: [String: Artifact]) {
+    /// The graph of `element`, the current artifacts of everything in it (each element planned
+    /// once; its own too unless `includingItself` is false: a build shell needs only its
+    /// dependencies), and the planner that worked them out.
+    func artifacts(for element: String, includingItself: Bool) throws
+        -> (graph: ElementGraph, known: [String: Artifact], planner: ElementPlanner) {
         let graph = try ElementGraph(project: project, targets: [element])
         let artifacts = try ArtifactStore(store: store)
-        let planner = ElementPlanner(graph: graph, store: store)
+        let planner = ElementPlanner(graph: graph, nodes: PlannedNodes(store: store))
         var known: [String: Artifact] = [:]
         for name in graph.order where includingItself || name != element {
             let plan = try planner.plan(name, artifacts: known)
             if let recorded = artifacts.artifact(project: project.name, element: name, key: plan.key) {
                 known[name] = recorded
             } else if case .artifact(let root) = plan.work {
+                // Never built, but known without running anything (its tree may exist only in
+                // the planner's memory: whoever hands it out stores it).
                 known[name] = Artifact(project: project.name, element: name, key: plan.key, root: root, action: nil, tree: nil,
                                        stdout: nil, stderr: nil, recorded: .now, cached: false)
             } else {
@@ -38,6 +47,6 @@ public struct ArtifactResolver: Sendable {
                 throw CASError(.notFound, "\(what) has not been built with its current inputs (key \(plan.key.prefix(8))): run 'lazycas build \(element)'")
             }
         }
-        return (graph, known)
+        return (graph, known, planner)
     }
 }

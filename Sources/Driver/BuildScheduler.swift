@@ -44,6 +44,8 @@ public struct BuildScheduler: Sendable {
     public let remotes: BuildRemotes?
     public let options: BuildOptions
     let artifacts: ArtifactStore
+    /// What the plans of this build compose, stored as each element is built.
+    let nodes: PlannedNodes
     let events: @Sendable (BuildEvent) -> Void
 
     public init(graph: ElementGraph, store: LocalContentStore, remotes: BuildRemotes?, options: BuildOptions,
@@ -54,107 +56,109 @@ public struct BuildScheduler: Sendable {
         self.options = options
         self.events = events
         artifacts = try ArtifactStore(store: store)
+        nodes = PlannedNodes(store: store)
     }
 
-    private enum Status { case pending, running, done(Artifact), failed, skipped }
+    /// Where each element of a build is, and what the build has produced so far.
+    private struct Progress {
+        enum Status { case pending, running, done(Artifact), failed, skipped }
+        var status: [String: Status]
+        var summary = BuildSummary()
+
+        init(_ graph: ElementGraph) {
+            status = Dictionary(uniqueKeysWithValues: graph.order.map { ($0, Status.pending) })
+        }
+
+        func isPending(_ name: String) -> Bool {
+            if case .pending? = status[name] { true } else { false }
+        }
+
+        /// A dependency failed or was skipped: the element cannot be built.
+        func isBlocked(_ element: ElementDefinition) -> Bool {
+            element.dependencies.contains { dep in
+                switch status[dep.name] {
+                case .failed?, .skipped?: true
+                default: false
+                }
+            }
+        }
+
+        func isReady(_ element: ElementDefinition) -> Bool {
+            element.dependencies.allSatisfy { dep in if case .done? = status[dep.name] { true } else { false } }
+        }
+
+        /// The artifacts of `names` that are done.
+        func artifacts(_ names: [String]) -> [String: Artifact] {
+            var found: [String: Artifact] = [:]
+            for name in names { if case .done(let artifact)? = status[name] { found[name] = artifact } }
+            return found
+        }
+
+        mutating func finish(_ name: String, _ result: Result<(Artifact, fresh: Bool), BuildFailure>) {
+            switch result {
+            case .success(let (artifact, fresh)):
+                status[name] = .done(artifact)
+                summary.artifacts[name] = artifact
+                if fresh { summary.built.append(name) } else { summary.cached.append(name) }
+            case .failure(let failure):
+                status[name] = .failed
+                summary.failed.append(failure)
+            }
+        }
+    }
 
     public func run() async -> BuildSummary {
         let started = ContinuousClock.now
-        var status = Dictionary(uniqueKeysWithValues: graph.order.map { ($0, Status.pending) })
-        var summary = BuildSummary()
+        var progress = Progress(graph)
         var stopping = false
         await withTaskGroup(of: (String, Result<(Artifact, fresh: Bool), BuildFailure>).self) { group in
             var remoteRunning = 0
             func startReady() {
-                for name in graph.order {
-                    guard case .pending = status[name]! else { continue }
-                    let element = graph.elements[name]!
-                    let deps = element.dependencies.map(\.name)
-                    if stopping || deps.contains(where: { if case .failed = status[$0]!  { true } else if case .skipped = status[$0]! { true } else { false } }) {
-                        status[name] = .skipped
-                        summary.skipped.append(name)
+                for name in graph.order where progress.isPending(name) {
+                    guard let element = graph.elements[name] else { continue }
+                    if stopping || progress.isBlocked(element) {
+                        progress.status[name] = .skipped
+                        progress.summary.skipped.append(name)
                         let why = stopping ? "the build is stopping after a failure" : "a dependency did not build"
                         events(BuildEvent(element: name, key: nil, kind: .skipped, message: why, elapsed: ContinuousClock.now - started))
                         continue
                     }
-                    let ready = deps.allSatisfy { if case .done = status[$0]! { true } else { false } }
-                    guard ready else { continue }
+                    guard progress.isReady(element) else { continue }
                     let isRemote = element.kind == .manual
                     if isRemote && remoteRunning >= max(1, options.remoteJobs) { continue }
                     if isRemote { remoteRunning += 1 }
-                    status[name] = .running
-                    var inputs: [String: Artifact] = [:]
-                    for dep in graph.runtimeClosure(of: deps) { if case .done(let a) = status[dep]! { inputs[dep] = a } }
-                    group.addTask { (name, await buildElement(name, artifacts: inputs, started: started)) }
+                    progress.status[name] = .running
+                    let inputs = progress.artifacts(graph.runtimeClosure(of: element.dependencies.map(\.name)))
+                    group.addTask { (name, await build(element, artifacts: inputs, started: started)) }
                 }
             }
             startReady()
             while let (name, result) = await group.next() {
-                if graph.elements[name]!.kind == .manual { remoteRunning -= 1 }
-                switch result {
-                case .success(let (artifact, fresh)):
-                    status[name] = .done(artifact)
-                    summary.artifacts[name] = artifact
-                    if fresh { summary.built.append(name) } else { summary.cached.append(name) }
-                case .failure(let failure):
-                    status[name] = .failed
-                    summary.failed.append(failure)
-                    if !options.keepGoing { stopping = true }
-                }
+                if graph.elements[name]?.kind == .manual { remoteRunning -= 1 }
+                progress.finish(name, result)
+                if case .failure = result, !options.keepGoing { stopping = true }
                 startReady()
             }
         }
-        return summary
+        return progress.summary
     }
 
-    /// Plans and builds one element; never throws: a failure is the result.
-    private func buildElement(_ name: String, artifacts inputs: [String: Artifact], started: ContinuousClock.Instant)
+    /// Plans, produces, records and pushes one element; never throws: a failure is the result.
+    private func build(_ element: ElementDefinition, artifacts inputs: [String: Artifact], started: ContinuousClock.Instant)
         async -> Result<(Artifact, fresh: Bool), BuildFailure> {
-        let element = graph.elements[name]!
-        let events = self.events
+        let (name, events) = (element.name, self.events)
         let emit: @Sendable (BuildEvent.Kind, String, String?) -> Void = { kind, message, key in
             events(BuildEvent(element: name, key: key, kind: kind, message: message, elapsed: ContinuousClock.now - started))
         }
         var key: String?
         do {
-            let plan = try ElementPlanner(graph: graph, store: store).plan(name, artifacts: inputs)
+            let plan = try ElementPlanner(graph: graph, nodes: nodes).plan(name, artifacts: inputs)
             key = plan.key
-            let planKey = plan.key
-            let event: @Sendable (BuildEvent.Kind, String) -> Void = { kind, message in emit(kind, message, planKey) }
-            let known = artifacts.artifact(project: graph.project.name, element: name, key: plan.key)
-            var artifact = Artifact(project: graph.project.name, element: name, key: plan.key, root: .empty, action: nil,
-                                    tree: nil, stdout: nil, stderr: nil, recorded: Date(), cached: false)
-            let fresh: Bool
-            switch plan.work {
-            case .artifact(let root):
-                event(.start, "\(element.kind.rawValue) element")
-                artifact.root = root
-                fresh = known?.root != root
-            case .action(let built, let inputRoot, let layers):
-                guard let remotes else {
-                    throw BuildFailure(element: name, message: "a manual element needs remote execution: pass --remote (or --exec-remote) or set 'remote:' in the config", logTail: "", exitCode: 1)
-                }
-                event(.start, "remote action \(built.action.digest.short)")
-                var runner = RemoteActionRunner(store: store, remotes: remotes, artifacts: artifacts)
-                runner.skipCache = options.noCache
-                let outcome = try await runner.run(element, project: graph.project.name, key: plan.key, built: built,
-                                                   inputRoot: inputRoot, layers: layers) { stage in event(.stage, stage) }
-                artifact.root = outcome.root
-                artifact.action = built.action.digest
-                artifact.tree = outcome.tree
-                artifact.stdout = outcome.stdout
-                artifact.stderr = outcome.stderr
-                artifact.cached = outcome.cached
-                fresh = !outcome.cached
-                if options.download == .all {
-                    try await downloadContent(of: outcome.root, remotes: remotes)
-                }
-            }
+            let event: @Sendable (BuildEvent.Kind, String) -> Void = { [key] kind, message in emit(kind, message, key) }
+            try nodes.persist(plan.tree)
+            let (artifact, fresh) = try await produce(element, plan, event: event)
             try artifacts.record(artifact)
-            if let cache = remotes?.artifactCache, cache.push {
-                let copied = try await cache.push(artifact, store: store, from: remotes!.cas)
-                event(.stage, "pushed to \(cache.connection.configuration.endpoint) (\(copied) blobs copied)")
-            }
+            try await push(artifact, event: event)
             let how = artifact.action == nil ? "composed locally" : artifact.cached ? "from the ActionCache" : "built remotely"
             event(fresh ? .success : .cached, "\(how), root \(artifact.root.short)")
             return .success((artifact, fresh))
@@ -162,12 +166,59 @@ public struct BuildScheduler: Sendable {
             emit(.failure, failure.message + (failure.logTail.isEmpty ? "" : "\n" + failure.logTail), key)
             return .failure(failure)
         } catch {
-            let casError = error as? CASError
-            let failure = BuildFailure(element: name, message: casError?.description ?? "\(error)", logTail: "",
-                                       exitCode: casError.map { [.remote, .corrupt].contains($0.code) ? 2 : 1 } ?? 2)
+            let failure = BuildFailure(element: name, message: "\(error)", logTail: "", exitCode: Self.exitCode(for: error))
             emit(.failure, failure.message, key)
             return .failure(failure)
         }
+    }
+
+    /// 1 for bad input (the project, a local file), 2 for a remote failure or remote data.
+    static func exitCode(for error: any Error) -> Int32 {
+        guard let casError = error as? CASError else { return error is ProjectError ? 1 : 2 }
+        return [.remote, .corrupt].contains(casError.code) ? 2 : 1
+    }
+
+    /// The artifact a plan stands for: its tree, for an element that runs nothing; else what
+    /// its remote action produced (or the ActionCache had).
+    private func produce(_ element: ElementDefinition, _ plan: ElementPlan,
+                         event: @escaping @Sendable (BuildEvent.Kind, String) -> Void) async throws -> (Artifact, fresh: Bool) {
+        let known = artifacts.artifact(project: graph.project.name, element: element.name, key: plan.key)
+        var artifact = Artifact(project: graph.project.name, element: element.name, key: plan.key, root: .empty, action: nil,
+                                tree: nil, stdout: nil, stderr: nil, recorded: Date(), cached: false)
+        switch plan.work {
+        case .artifact(let root):
+            event(.start, "\(element.kind.rawValue) element")
+            artifact.root = root
+            return (artifact, known?.root != root)
+        case .action(let built, let inputRoot, let layers):
+            guard let remotes else {
+                throw BuildFailure(element: element.name, message: "a manual element needs remote execution: pass --remote (or --exec-remote) or set 'remote:' in the config", logTail: "", exitCode: 1)
+            }
+            event(.start, "remote action \(built.action.digest.short)")
+            try store.put(built.command.data, expecting: built.command.digest)
+            try store.put(built.action.data, expecting: built.action.digest)
+            var runner = RemoteActionRunner(store: store, remotes: remotes, artifacts: artifacts)
+            runner.skipCache = options.noCache
+            let outcome = try await runner.run(element, project: graph.project.name, key: plan.key, built: built,
+                                               inputRoot: inputRoot, layers: layers) { stage in event(.stage, stage) }
+            artifact.root = outcome.root
+            artifact.action = built.action.digest
+            artifact.tree = outcome.tree
+            artifact.stdout = outcome.stdout
+            artifact.stderr = outcome.stderr
+            artifact.cached = outcome.cached
+            if options.download == .all {
+                try await downloadContent(of: outcome.root, remotes: remotes)
+            }
+            return (artifact, !outcome.cached)
+        }
+    }
+
+    /// Copies the artifact to the artifact cache, when one is configured and pushing allowed.
+    private func push(_ artifact: Artifact, event: @Sendable (BuildEvent.Kind, String) -> Void) async throws {
+        guard let remotes, let cache = remotes.artifactCache, cache.push else { return }
+        let copied = try await cache.push(artifact, store: store, from: remotes.cas)
+        event(.stage, "pushed to \(cache.connection.configuration.endpoint) (\(copied) blobs copied)")
     }
 
     /// `--download all`: every missing file blob of the artifact, in batches.

@@ -66,16 +66,16 @@ public struct ElementDefinition: Sendable {
     }
 
     /// Checks an element name: a relative `.bst` path that stays inside the element path.
-    static func validateName(_ name: String, at location: String) throws(CASError) {
+    static func validateName(_ name: String, at location: String) throws(ProjectError) {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         guard name.hasSuffix(".bst"), !name.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
-            throw CASError(.invalidArgument, "\(location): '\(name)' is not an element name (a relative path ending in .bst)")
+            throw ProjectError("\(location): '\(name)' is not an element name (a relative path ending in .bst)")
         }
     }
 
     /// Parses element `name` of `project`.
     /// - Throws: `.invalidArgument` with `FILE:LINE:COL` for anything wrong in the file.
-    init(name: String, project: Project) throws(CASError) {
+    init(name: String, project: Project) throws(ProjectError) {
         self.name = name
         file = project.displayPath(of: name)
         let path = project.elementDirectory + "/" + name
@@ -140,7 +140,7 @@ public struct ElementDefinition: Sendable {
                 throw node.error("a stack element cannot have sources")
             }
             if let dep = dependencies.first(where: { !($0.build && $0.runtime) }) {
-                throw CASError(.invalidArgument, "\(dep.location): every dependency of a stack element must be in 'depends' with no type ('\(dep.name)' is not)")
+                throw ProjectError("\(dep.location): every dependency of a stack element must be in 'depends' with no type ('\(dep.name)' is not)")
             }
         }
         self.commands = commands
@@ -148,7 +148,7 @@ public struct ElementDefinition: Sendable {
         self.importTarget = importTarget
     }
 
-    private static func parseDependencies(_ keys: [String: YAMLNode], file: String) throws(CASError) -> [Dependency] {
+    private static func parseDependencies(_ keys: [String: YAMLNode], file: String) throws(ProjectError) -> [Dependency] {
         var result: [Dependency] = []
         for (key, build, runtime) in [("depends", true, true), ("build-depends", true, false), ("runtime-depends", false, true)] {
             for item in try keys[key]?.sequence("'\(key)'") ?? [] {
@@ -183,7 +183,7 @@ public struct ElementDefinition: Sendable {
         return result
     }
 
-    private static func parseSources(_ node: YAMLNode?, project: Project) throws(CASError) -> [Source] {
+    private static func parseSources(_ node: YAMLNode?, project: Project) throws(ProjectError) -> [Source] {
         var result: [Source] = []
         for item in try node?.sequence("'sources'") ?? [] {
             let fields = try item.keyed("a source", allowed: ["kind", "path", "directory"])

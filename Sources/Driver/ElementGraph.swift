@@ -19,7 +19,7 @@ public struct ElementGraph: Sendable {
     /// Loads `targets` and everything they depend on.
     /// - Throws: `.invalidArgument` for an unknown element (naming where it is referenced), a
     ///   broken element file, or a dependency cycle.
-    public init(project: Project, targets: [String]) throws(CASError) {
+    public init(project: Project, targets: [String]) throws(ProjectError) {
         self.project = project
         self.targets = targets
         var elements: [String: ElementDefinition] = [:]
@@ -27,17 +27,17 @@ public struct ElementGraph: Sendable {
         var state: [String: Bool] = [:]  // false: on the current path; true: done
         var path: [String] = []
 
-        func visit(_ name: String, referencedAt location: String?) throws(CASError) {
+        func visit(_ name: String, referencedAt location: String?) throws(ProjectError) {
             if state[name] == true { return }
             if state[name] == false {
                 let cycle = path[path.firstIndex(of: name)!...] + [name]
-                throw CASError(.invalidArgument, "dependency cycle: \(cycle.joined(separator: " -> "))")
+                throw ProjectError("dependency cycle: \(cycle.joined(separator: " -> "))")
             }
             let file = project.elementDirectory + "/" + name
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else {
                 let place = location.map { "\($0): " } ?? ""
-                throw CASError(.invalidArgument, "\(place)no element '\(name)' (\(project.displayPath(of: name)) does not exist)")
+                throw ProjectError("\(place)no element '\(name)' (\(project.displayPath(of: name)) does not exist)")
             }
             let element = try ElementDefinition(name: name, project: project)
             state[name] = false

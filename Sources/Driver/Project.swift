@@ -44,7 +44,7 @@ public struct Project: Sendable {
 
     /// Finds the project containing `directory`: the nearest `project.conf` at or above it.
     /// - Throws: `.invalidArgument` if there is none.
-    public static func locate(from directory: String) throws(CASError) -> Project {
+    public static func locate(from directory: String) throws(ProjectError) -> Project {
         var url = URL(fileURLWithPath: directory).standardizedFileURL
         while true {
             if FileManager.default.fileExists(atPath: url.path + "/project.conf") {
@@ -53,11 +53,11 @@ public struct Project: Sendable {
             if url.path == "/" { break }
             url.deleteLastPathComponent()
         }
-        throw CASError(.invalidArgument, "no project.conf in \(directory) or any directory above it")
+        throw ProjectError("no project.conf in \(directory) or any directory above it")
     }
 
     /// Loads `ROOT/project.conf`.
-    public init(root: String) throws(CASError) {
+    public init(root: String) throws(ProjectError) {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         let yaml = try YAMLNode.load(path: self.root + "/project.conf", shownAs: "project.conf")
         let keys = try yaml.keyed("project.conf", allowed: Self.understoodKeys.union(Self.ignoredKeys))

@@ -20,19 +20,27 @@ extension ArtifactResolver {
     /// of everything it needs at run time, staged in order), or with `build` its build
     /// environment (build dependencies with their runtime closures, sources at `%{build-root}`,
     /// starting there). Composed by reference; nothing is fetched.
-    public func shellTree(for element: String, build: Bool) throws(CASError) -> ShellTree {
-        let (graph, known) = try artifacts(for: element, includingItself: !build)
-        let definition = graph.elements[element]!
-        let composer = TreeComposer(store: store)
-        if build {
-            let plan = try ElementPlanner(graph: graph, store: store).plan(element, artifacts: known)
-            if case .action(_, let inputRoot, _) = plan.work {
-                return ShellTree(root: inputRoot, environment: definition.environment, workingDirectory: definition.buildRoot)
-            }
-            let layers = graph.buildClosure(of: element).map { TreeComposer.Layer(root: known[$0]!.root, label: $0) }
-            return ShellTree(root: try composer.overlay(layers), environment: definition.environment, workingDirectory: "/")
+    public func shellTree(for element: String, build: Bool) throws -> ShellTree {
+        let (graph, known, planner) = try artifacts(for: element, includingItself: !build)
+        guard let definition = graph.elements[element] else { throw ProjectError("no element '\(element)'") }
+        // Composed where the plans are (a tree never built exists only there), then stored.
+        let composer = TreeComposer(store: planner.nodes)
+        func stored(_ root: Digest) throws -> Digest {
+            try planner.nodes.persist(root)
+            return root
         }
-        let layers = graph.runtimeClosure(of: [element]).map { TreeComposer.Layer(root: known[$0]!.root, label: $0) }
-        return ShellTree(root: try composer.overlay(layers), environment: definition.environment, workingDirectory: "/")
+        func layers(_ names: [String]) -> [TreeComposer.Layer] {
+            names.compactMap { name in known[name].map { TreeComposer.Layer(root: $0.root, label: name) } }
+        }
+        if build {
+            let plan = try planner.plan(element, artifacts: known)
+            if case .action(_, let inputRoot, _) = plan.work {
+                return ShellTree(root: try stored(inputRoot), environment: definition.environment, workingDirectory: definition.buildRoot)
+            }
+            return ShellTree(root: try stored(composer.overlay(layers(graph.buildClosure(of: element)))),
+                             environment: definition.environment, workingDirectory: "/")
+        }
+        return ShellTree(root: try stored(composer.overlay(layers(graph.runtimeClosure(of: [element])))),
+                         environment: definition.environment, workingDirectory: "/")
     }
 }

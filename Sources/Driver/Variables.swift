@@ -16,34 +16,34 @@ struct Variables: Sendable {
 
     /// `text` with every `%{name}` replaced by the expanded value of `name`.
     /// - Parameter context: where `text` comes from, for messages (`elements/hello.bst`).
-    func expand(_ text: String, in context: String) throws(CASError) -> String {
+    func expand(_ text: String, in context: String) throws(ProjectError) -> String {
         try expand(text, context: context, stack: [])
     }
 
     /// The value of `name`, expanded.
-    func value(_ name: String, in context: String) throws(CASError) -> String {
+    func value(_ name: String, in context: String) throws(ProjectError) -> String {
         try resolve(name, context: context, stack: [])
     }
 
-    private func resolve(_ name: String, context: String, stack: [String]) throws(CASError) -> String {
+    private func resolve(_ name: String, context: String, stack: [String]) throws(ProjectError) -> String {
         guard let raw = values[name] else {
             let via = stack.isEmpty ? "" : " (referenced by '\(stack.last!)')"
-            throw CASError(.invalidArgument, "\(context): undefined variable '\(name)'\(via)")
+            throw ProjectError("\(context): undefined variable '\(name)'\(via)")
         }
         if stack.contains(name) {
-            throw CASError(.invalidArgument, "\(context): variable cycle: \((stack + [name]).joined(separator: " -> "))")
+            throw ProjectError("\(context): variable cycle: \((stack + [name]).joined(separator: " -> "))")
         }
         return try expand(raw, context: context, stack: stack + [name])
     }
 
-    private func expand(_ text: String, context: String, stack: [String]) throws(CASError) -> String {
+    private func expand(_ text: String, context: String, stack: [String]) throws(ProjectError) -> String {
         guard text.contains("%{") else { return text }
         var result = ""
         var rest = Substring(text)
         while let start = rest.range(of: "%{") {
             result += rest[..<start.lowerBound]
             guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
-                throw CASError(.invalidArgument, "\(context): unterminated '%{' in '\(text)'")
+                throw ProjectError("\(context): unterminated '%{' in '\(text)'")
             }
             let name = String(rest[start.upperBound..<end])
             result += try resolve(name, context: context, stack: stack)

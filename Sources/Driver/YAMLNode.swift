@@ -15,18 +15,18 @@ struct YAMLNode {
 
     /// Parses `path` (shown in messages as `file`).
     /// - Throws: `.invalidArgument` naming the file and line of a syntax error.
-    static func load(path: String, shownAs file: String) throws(CASError) -> YAMLNode {
+    static func load(path: String, shownAs file: String) throws(ProjectError) -> YAMLNode {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CASError(.invalidArgument, "\(file): cannot read the file")
+            throw ProjectError("\(file): cannot read the file")
         }
         let text = String(decoding: data, as: UTF8.self)
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw CASError(.invalidArgument, "\(file):\(Self.firstLine(of: error.description))")
+            throw ProjectError("\(file):\(Self.firstLine(of: error.description))")
         } catch {
-            throw CASError(.invalidArgument, "\(file): \(error)")
+            throw ProjectError("\(file): \(error)")
         }
         return YAMLNode(node: node ?? Node.mapping(Node.Mapping([])), file: file)
     }
@@ -42,14 +42,14 @@ struct YAMLNode {
         return "\(file):\(mark.line):\(mark.column)"
     }
 
-    func error(_ message: String) -> CASError {
-        CASError(.invalidArgument, "\(location): \(message)")
+    func error(_ message: String) -> ProjectError {
+        ProjectError("\(location): \(message)")
     }
 
     // MARK: Typed access
 
     /// The entries of a mapping, in file order.
-    func mapping(_ what: String) throws(CASError) -> [(key: String, value: YAMLNode)] {
+    func mapping(_ what: String) throws(ProjectError) -> [(key: String, value: YAMLNode)] {
         if isNull { return [] }
         guard case .mapping(let mapping) = node else { throw error("\(what) must be a mapping") }
         var result: [(String, YAMLNode)] = []
@@ -61,7 +61,7 @@ struct YAMLNode {
     }
 
     /// The mapping, checked to hold only `allowed` keys.
-    func keyed(_ what: String, allowed: Set<String>) throws(CASError) -> [String: YAMLNode] {
+    func keyed(_ what: String, allowed: Set<String>) throws(ProjectError) -> [String: YAMLNode] {
         var result: [String: YAMLNode] = [:]
         for (key, value) in try mapping(what) {
             guard allowed.contains(key) else {
@@ -73,7 +73,7 @@ struct YAMLNode {
         return result
     }
 
-    func sequence(_ what: String) throws(CASError) -> [YAMLNode] {
+    func sequence(_ what: String) throws(ProjectError) -> [YAMLNode] {
         if isNull { return [] }
         guard case .sequence(let sequence) = node else { throw error("\(what) must be a list") }
         return sequence.map { YAMLNode(node: $0, file: file) }
@@ -85,17 +85,17 @@ struct YAMLNode {
         return scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null"
     }
 
-    func string(_ what: String) throws(CASError) -> String {
+    func string(_ what: String) throws(ProjectError) -> String {
         guard case .scalar(let scalar) = node else { throw error("\(what) must be a string") }
         return scalar.string
     }
 
-    func strings(_ what: String) throws(CASError) -> [String] {
-        try sequence(what).map { item throws(CASError) in try item.string("each entry of \(what)") }
+    func strings(_ what: String) throws(ProjectError) -> [String] {
+        try sequence(what).map { item throws(ProjectError) in try item.string("each entry of \(what)") }
     }
 
     /// A mapping of strings to strings (`variables`, `environment`).
-    func stringMap(_ what: String) throws(CASError) -> [String: String] {
+    func stringMap(_ what: String) throws(ProjectError) -> [String: String] {
         var result: [String: String] = [:]
         for (key, value) in try mapping(what) {
             result[key] = try value.string("'\(key)' in \(what)")

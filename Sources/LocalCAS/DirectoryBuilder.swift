@@ -89,9 +89,9 @@ public struct DirectoryBuilder: Sendable {
 
     /// Stores the node in `store` and returns its digest.
     @discardableResult
-    public func store(in store: LocalContentStore) throws(CASError) -> Digest {
+    public func store(in store: any DirectoryStore) throws(CASError) -> Digest {
         let (digest, data) = try serialized()
-        try store.put(data, expecting: digest)
+        try store.putDirectory(data, digest: digest)
         return digest
     }
 }

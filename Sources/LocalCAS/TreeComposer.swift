@@ -1,18 +1,19 @@
 import Foundation
 import REAPI
 
-/// Builds new trees out of trees already in the local CAS, **by reference**: overlaying several
-/// trees, placing a tree under a path, taking a subtree. Only the Directory nodes on the paths
-/// where trees meet are read and written; everything else is shared by digest, and no file blob
-/// is ever read (they need not be local).
+/// Builds new trees out of trees whose Directory nodes are in `store` (the local CAS, or a
+/// layer in front of it), **by reference**: overlaying several trees, placing a tree under a
+/// path, taking a subtree. Only the Directory nodes on the paths where trees meet are read and
+/// written; everything else is shared by digest, and no file blob is ever read (they need not
+/// be local).
 ///
 /// Overlay follows BuildStream's staging rule: layers are applied in order and a later layer
 /// wins where two put a file or symlink at the same path; two directories at the same path are
 /// merged; a directory meeting a file or symlink is an error naming both layers.
 public struct TreeComposer: Sendable {
-    public let store: LocalContentStore
+    public let store: any DirectoryStore
 
-    public init(store: LocalContentStore) {
+    public init(store: any DirectoryStore) {
         self.store = store
     }
 
@@ -54,9 +55,12 @@ public struct TreeComposer: Sendable {
     /// The Directory at `path` inside `root`.
     /// - Throws: `.notFound` if there is none.
     public func subtree(_ root: Digest, at path: String) throws(CASError) -> Digest {
-        let entry = try LocalTree(store: store).resolve(root, path: path)
-        guard case .directory(let digest) = entry else {
-            throw CASError(.notFound, "'\(path)' in tree \(root) is not a directory")
+        var digest = root
+        for name in try Self.components(of: path) {
+            guard let sub = try store.directory(digest).directories.first(where: { $0.name.name == name }) else {
+                throw CASError(.notFound, "'\(path)' in tree \(root) is not a directory")
+            }
+            digest = sub.digest
         }
         return digest
     }
@@ -100,7 +104,7 @@ public struct TreeComposer: Sendable {
     }
 
     private func merge(_ digest: Digest, label: String, into node: MergeNode, path: String) throws(CASError) {
-        let incoming = DirectoryBuilder(try LocalTree(store: store).directory(digest))
+        let incoming = DirectoryBuilder(try store.directory(digest))
         func clash(_ name: String, _ existing: MergeNode.Entry, incomingIsDirectory: Bool) -> CASError {
             let kind = { (isDir: Bool) in isDir ? "a directory" : "a file or symlink" }
             return CASError(.invalidArgument,

@@ -20,16 +20,21 @@ public struct ImportedTree: Sendable {
 /// symlinks (targets kept verbatim) and directories, empty ones included; names sorted by
 /// their UTF-8 bytes as REAPI requires. Other file types (sockets, devices, FIFOs) are an error.
 ///
-/// The Directory nodes always go into `store`; file content is hashed, and copied into the
-/// store as well only when `storeFiles` is true (a `cas put` to a remote uploads files straight
-/// from the source instead).
+/// The Directory nodes always go into `nodes`; file content is hashed, and copied into the
+/// local CAS `files` as well when there is one (a `cas put` to a remote uploads files straight
+/// from the source instead, and a build's plan stores them only when it runs).
 public struct TreeImporter: Sendable {
-    public let store: LocalContentStore
-    public let storeFiles: Bool
+    public let nodes: any DirectoryStore
+    public let files: LocalContentStore?
 
+    public init(nodes: any DirectoryStore, files: LocalContentStore?) {
+        self.nodes = nodes
+        self.files = files
+    }
+
+    /// Nodes into `store`, and file content too when `storeFiles`.
     public init(store: LocalContentStore, storeFiles: Bool) {
-        self.store = store
-        self.storeFiles = storeFiles
+        self.init(nodes: store, files: storeFiles ? store : nil)
     }
 
     /// Imports the directory at `path`.
@@ -43,17 +48,20 @@ public struct TreeImporter: Sendable {
         return tree
     }
 
-    /// Imports the regular file at `path` and returns the digest of a Directory holding just
-    /// that file, under its own name.
-    public func importSingleFile(at path: String) throws(CASError) -> Digest {
+    /// Imports the regular file at `path` as a tree: a Directory holding just that file, under
+    /// its own name.
+    public func importSingleFile(at path: String) throws(CASError) -> ImportedTree {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw CASError(.invalidArgument, "\(path) is not a regular file")
         }
+        let file = try fileDigest(path)
         var directory = DirectoryBuilder()
-        directory[(path as NSString).lastPathComponent] = .file(try fileDigest(path), isExecutable: (st.st_mode & S_IXUSR) != 0)
+        directory[(path as NSString).lastPathComponent] = .file(file, isExecutable: (st.st_mode & S_IXUSR) != 0)
         do {
-            return try directory.store(in: store)
+            let (digest, data) = try directory.serialized()
+            try nodes.putDirectory(data, digest: digest)
+            return ImportedTree(root: digest, directories: [digest: data], files: [file: path], fileCount: 1, fileBytes: file.sizeBytes)
         } catch {
             throw CASError.wrapping(error, "storing the Directory for \(path)")
         }
@@ -89,13 +97,13 @@ public struct TreeImporter: Sendable {
             }
         }
         let (digest, data) = try directory.serialized()
-        try store.put(data, expecting: digest)
+        try nodes.putDirectory(data, digest: digest)
         tree.directories[digest] = data
         return digest
     }
 
     private func fileDigest(_ path: String) throws(CASError) -> Digest {
-        if storeFiles { return try store.importFile(at: path) }
+        if let files { return try files.importFile(at: path) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CASError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

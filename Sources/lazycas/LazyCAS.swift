@@ -1,4 +1,5 @@
 import ArgumentParser
+import Driver
 import Foundation
 import LocalCAS
 import Logging
@@ -40,21 +41,28 @@ struct LazyCAS: AsyncParsableCommand {
         } catch let code as ExitCode {
             // Already reported (a build's summary says what failed): just the status.
             Foundation.exit(code.rawValue)
-        } catch let error as CASError {
-            FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
-            Foundation.exit(error.exitCode)
-        } catch let error as MountError {
-            FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
-            Foundation.exit(1)
-        } catch let error as SandboxError {
-            FileHandle.standardError.write(Data("lazycas: error: \(error.description)\n".utf8))
-            Foundation.exit(1)
         } catch {
+            if let (message, status) = described(error) {
+                FileHandle.standardError.write(Data("lazycas: error: \(message)\n".utf8))
+                Foundation.exit(status)
+            }
             if exitCode(for: error) == .success { exit(withError: error) }
             // Usage errors and anything unexpected: exit 1, as documented.
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
             Foundation.exit(1)
         }
+    }
+}
+
+/// What an error of one of lazycas's domains says, and the exit status it means; nil for
+/// anything else (usage errors are ArgumentParser's to print).
+private func described(_ error: any Error) -> (message: String, status: Int32)? {
+    switch error {
+    case let error as CASError: (error.description, error.exitCode)
+    case let error as ProjectError: (error.description, 1)
+    case let error as MountError: (error.description, 1)
+    case let error as SandboxError: (error.description, 1)
+    default: nil
     }
 }
 

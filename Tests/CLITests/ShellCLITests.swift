@@ -64,4 +64,20 @@ struct ShellCLITests {
         #expect(captured == expected.description)
         #expect(try cli.run(["ref", "get", "mine"]).stdout == captured + "\n")
     }
+
+    /// A tree whose every blob is local needs no remote: none is configured, and the shell runs.
+    @Test func aTreeThatIsAllLocalNeedsNoRemote() async throws {
+        let root = cli.home.sub("root")
+        try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
+        try FileManager.default.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
+        let cli = self.cli
+        let put = try cli.run(["cas", "put", root])
+        #expect(put.status == 0, "\(put.stderr)")
+        let digest = put.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let inside = try await offPool { try cli.run(["shell", digest, "--", "/bin/sh", "-c", "echo inside"]) }
+        #expect(inside.status == 0, "\(inside.stderr)")
+        #expect(inside.stdout == "inside\n")
+        #expect(inside.stderr.contains("fetched 0 of 1 files"), "\(inside.stderr)")
+    }
 }

@@ -18,7 +18,7 @@ import Testing
             _ = try ElementGraph(project: try h.project, targets: targets)
             return "loaded"
         } catch {
-            return (error as? CASError)?.description ?? "\(error)"
+            return "\(error)"
         }
     }
 
@@ -87,7 +87,7 @@ import Testing
 
     @Test func projectConfErrorsNameTheKey() throws {
         let missingVersion = try project([:], conf: "name: t\n")
-        #expect(throws: CASError.self) { try missingVersion.project }
+        #expect(throws: ProjectError.self) { try missingVersion.project }
         let typo = try project([:], conf: "name: t\nmin-version: 2.0\nelemnt-path: x\n")
         do {
             _ = try typo.project
@@ -102,5 +102,23 @@ import Testing
                             conf: "name: t\nmin-version: 2.0\nelement-path: elements\nvariables:\n  bindir: '%{prefix}/b'\n")
         let element = try ElementGraph(project: try h.project, targets: ["v.bst"]).elements["v.bst"]!
         #expect(element.commands == ["echo /opt/b/x v"])
+    }
+}
+
+/// Working out what an element name stands for stores nothing; handing out a tree stores it.
+@Suite struct PlanningTests {
+    @Test func resolvingAnElementThatWasNeverBuiltStoresNothing() throws {
+        let h = try DriverHarness.examples()
+        let resolver = ArtifactResolver(project: try h.project, store: h.store)
+        #expect(throws: CASError.self) { try resolver.artifact(of: "hello.bst") }
+        #expect(h.store.allDigests().isEmpty, "sources were hashed, not stored: \(h.store.allDigests().count) blobs")
+    }
+
+    @Test func anImportElementHandedOutIsCompleteLocally() throws {
+        let h = try DriverHarness.examples()
+        let artifact = try ArtifactResolver(project: try h.project, store: h.store).artifact(of: "base.bst")
+        let tree = try LocalTree(store: h.store).digests(under: artifact.root)
+        #expect(tree.files.count > 0)
+        #expect(h.store.missing(tree.files).isEmpty, "its source files are in the local CAS")
     }
 }

@@ -53,7 +53,7 @@ struct CasLs: AsyncParsableCommand {
 enum TreePath {
     /// A target is `HASH/SIZE[/PATH]`; a ref name may contain `/` too, so for refs use
     /// `REF:PATH` (or just `REF`).
-    static func split(_ target: String, context: CommandContext) throws(CASError) -> (Digest, String) {
+    static func split(_ target: String, context: CommandContext) throws -> (Digest, String) {
         let parts = target.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
         if parts.count >= 2, parts[0].count == 64 {
             let root = try Digest(parsing: "\(parts[0])/\(parts[1])")

@@ -126,7 +126,7 @@ struct Shell: AsyncParsableCommand {
         }
     }
 
-    private func resolve(_ context: CommandContext) throws(CASError) -> ShellTree {
+    private func resolve(_ context: CommandContext) throws -> ShellTree {
         let defaults = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "SHELL": "/bin/sh",
                         "TERM": ProcessInfo.processInfo.environment["TERM"] ?? "dumb"]
         let isElement = tree.hasSuffix(".bst") && (try? Digest(parsing: tree)) == nil && (try? context.refs.get(tree)) == nil

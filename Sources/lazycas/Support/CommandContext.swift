@@ -25,7 +25,7 @@ struct CommandContext {
 
     /// Resolves `text` as `HASH/SIZE`, else as a ref name, else (`NAME.bst`) as an element of
     /// the project around the current directory: its artifact for the current inputs.
-    func resolveTree(_ text: String) throws(CASError) -> Digest {
+    func resolveTree(_ text: String) throws -> Digest {
         let digestError: CASError
         do { return try Digest(parsing: text) } catch { digestError = error }
         if (try? RefStore.validate(text)) != nil, let digest = try? refs.get(text) { return digest }
@@ -37,7 +37,7 @@ struct CommandContext {
     }
 
     /// The project in `directory` (`-C`), else around the current directory.
-    static func project(_ directory: String?) throws(CASError) -> Project {
+    static func project(_ directory: String?) throws(ProjectError) -> Project {
         try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
     }
 
