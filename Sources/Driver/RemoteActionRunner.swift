@@ -36,7 +36,7 @@ struct RemoteActionRunner: Sendable {
     let remotes: BuildRemotes
     let artifacts: ArtifactStore
     /// Reads of the remote CAS (output Trees, logs) that land in `store`.
-    let content: ReadCachingContentStore
+    let content: any ContentStore
     /// Longest an action (queueing included) may take before the client gives up.
     var executionTimeout: Duration = .seconds(25 * 3600)
     /// Neither ask the ActionCache nor let the server answer from it (`--no-cache`).

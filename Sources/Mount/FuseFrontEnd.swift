@@ -289,9 +289,10 @@ final class FuseFrontEnd: Sendable {
 
     // MARK: Streams that fail
 
-    /// Streams that served bytes to an inode, watched until they end: if one fails, every
-    /// inode it served gets its cached pages dropped (two files may share a blob; a stream may
-    /// have been started by another reader).
+    /// Streams that served bytes to an inode, watched until they end (the one watcher of a
+    /// stream per inode): if one fails, the failure is logged and every inode it served gets its
+    /// cached pages dropped (two files may share a blob; a stream may have been started by
+    /// another reader).
     private let watched = Mutex<Set<StreamReader>>([])
 
     private struct StreamReader: Hashable {
@@ -302,8 +303,14 @@ final class FuseFrontEnd: Sendable {
     private func watch(_ incoming: any IncomingBlob, servedTo inode: UInt64) {
         let key = StreamReader(stream: ObjectIdentifier(incoming), inode: inode)
         guard watched.withLock({ $0.insert(key).inserted }) else { return }
+        let (fs, inodes) = (self.fs, self.inodes)
         Task {
-            do { try await incoming.complete() } catch { self.dropCachedPages(inode) }
+            do {
+                try await incoming.complete()
+            } catch {
+                fs.failed(incoming.digest, at: inodes.location(inode), error)
+                self.dropCachedPages(inode)
+            }
             _ = self.watched.withLock { $0.remove(key) }
         }
     }

@@ -124,31 +124,32 @@ public final class LazyFileSystem: Sendable {
             }
         }
         let companions = digest.sizeBytes <= ReadAhead.smallFile ? self.companions(of: digest, at: location()) : []
-        let (content, stats, logger, fs) = (self.content, self.stats, self.logger, self)
+        let (content, stats, fs) = (self.content, self.stats, self)
         return .pending(Task {
             let blob: Blob
             do {
                 blob = try await Self.first(digest, of: [digest] + companions, from: content)
             } catch {
-                logger.error("\(fs.path(location())): cannot fetch blob \(digest): \(error)")
-                stats.update { $0.errors += 1 }
+                fs.failed(digest, at: location(), error)
                 return .failure(.io)
             }
             stats.update { $0.reads += 1; $0.misses += 1 }
             guard case .arriving(let incoming) = blob else { return FileData.answer(blob, offset: offset, size: size) }
-            Task {
-                do { try await incoming.complete() } catch {
-                    logger.error("\(fs.path(location())): cannot fetch blob \(digest): \(error)")
-                    stats.update { $0.errors += 1 }
-                }
-            }
             do {
                 try await incoming.wait(offset: offset, count: Int64(size))
                 return .success(.incoming(incoming))
             } catch {
+                fs.failed(digest, at: location(), error)
                 return .failure(.io)
             }
         })
+    }
+
+    /// A blob that was being served could not be had (after some of its bytes were, for a
+    /// stream that failed its final check): logged and counted, once per reader that saw it.
+    public func failed(_ digest: Digest, at location: [(directory: Digest, name: String)], _ error: any Error) {
+        logger.error("\(path(location)): cannot fetch blob \(digest): \(error)")
+        stats.update { $0.errors += 1 }
     }
 
     /// A read of a blob that is arriving: answered now if its range is there, else once it is.

@@ -22,7 +22,7 @@ final class LeaseRunner: Sendable {
     /// Reads through the worker's local CAS (Action, Command, Directory nodes); file blobs go
     /// through a store of each action's own that counts what that action fetched, over the same
     /// process-wide single flight.
-    let cached: ReadCachingContentStore
+    let cached: any ContentStore
     let stats: WorkerStats
     /// Where copies are staged: the actions directory, if the sandbox user can reach it.
     private let copyRoot: String

@@ -52,7 +52,7 @@ struct Checkout: AsyncParsableCommand {
         if needsFetch {
             try await context.withRemote(for: "checkout") { remote in
                 try await remote.trees.fetchTree(root)
-                try await Self.fetchFiles(of: root, from: remote)
+                try await Self.fetchFiles(of: root, into: context.store, through: remote.content, following: remote.connection.metrics)
             }
         }
         if let tar {
@@ -86,14 +86,15 @@ struct Checkout: AsyncParsableCommand {
     }
 
     /// Every missing file blob of the tree, with a progress line.
-    static func fetchFiles(of root: Digest, from remote: OpenRemote) async throws {
-        let blobs = try LocalTree(store: remote.content.fast).digests(under: root).files
-        let missing = remote.content.fast.missing(blobs).sorted { $0.sizeBytes > $1.sizeBytes }
+    static func fetchFiles(of root: Digest, into store: LocalContentStore, through content: any ContentStore,
+                           following metrics: Metrics) async throws {
+        let blobs = try LocalTree(store: store).digests(under: root).files
+        let missing = store.missing(blobs).sorted { $0.sizeBytes > $1.sizeBytes }
         let bytes = missing.reduce(0) { $0 + $1.sizeBytes }
-        let progress = ProgressLine(label: "fetching", following: remote.connection.metrics, direction: .received)
+        let progress = ProgressLine(label: "fetching", following: metrics, direction: .received)
         progress.expect(Set(missing))
         do {
-            try await remote.content.fetchAll(missing)
+            try await content.fetchAll(missing)
         } catch {
             progress.finish()
             throw error
