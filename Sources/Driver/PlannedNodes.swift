@@ -44,7 +44,11 @@ final class PlannedNodes: DirectoryStore, Sendable {
             let directory = try ValidatedDirectory(serialized: data, digest: digest)
             for file in directory.files where !store.contains(file.digest) {
                 guard let path = files[file.digest] else { continue }
-                try store.importFile(at: path, expecting: file.digest)
+                do {
+                    try store.importFile(at: path, expecting: file.digest)
+                } catch where error.code == .corrupt {
+                    throw CASError(.invalidArgument, "source file \(path) changed while building: build again", cause: error)
+                }
             }
             for child in directory.directories { try write(child.digest) }
             try store.put(data, expecting: digest)

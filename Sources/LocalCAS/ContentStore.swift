@@ -34,6 +34,11 @@ public protocol ContentStore: Sendable {
     /// The blob if it can be handed on at once, without waiting on the network: a local file,
     /// or a transfer already under way. Never blocks (a FUSE thread calls it).
     func available(_ digest: Digest) -> Blob?
+
+    /// Makes sure every blob of `digests` has arrived whole (for a caching store: is in the
+    /// local CAS), however many there are. The default is ``fetchTogether(_:)``.
+    /// - Throws: the error of the first blob (in the order asked) that could not be had.
+    func fetchAll(_ digests: [Digest]) async throws(CASError)
 }
 
 /// What ``ContentStore/upload(_:)`` did.
@@ -72,11 +77,13 @@ extension ContentStore {
         return blobs
     }
 
-    /// Makes sure every blob of `digests` has arrived whole (for a caching store: is in the
-    /// local CAS), waiting for large ones that arrive by ranges. Holds no blob longer than it
-    /// takes to look at it, so any number can be fetched at once.
-    /// - Throws: the error of the first blob (in the order asked) that could not be had.
     public func fetchAll(_ digests: [Digest]) async throws(CASError) {
+        try await fetchTogether(digests)
+    }
+
+    /// ``fetchAll(_:)`` in one ``get(_:receive:)``, then waiting for the large blobs that
+    /// arrive by ranges. Holds no blob longer than it takes to look at it.
+    public func fetchTogether(_ digests: [Digest]) async throws(CASError) {
         let position = Dictionary(digests.enumerated().map { ($1, $0) }, uniquingKeysWith: min)
         let state = Mutex<(failure: (at: Int, error: CASError)?, arriving: [(Digest, any IncomingBlob)])>((nil, []))
         @Sendable func fail(_ digest: Digest, _ error: CASError) {

@@ -102,13 +102,16 @@ public final class LocalContentStore: Sendable {
     }
 
     /// Opens the blob for reading and returns the file descriptor; the caller closes it.
-    /// - Throws: `.notFound` if it is not local.
+    /// - Throws: `.notFound` if it is not local (a file of the same hash but another size than
+    ///   the digest says is not it).
     public func openForReading(_ digest: Digest) throws(CASError) -> Int32 {
         if digest.sizeBytes == 0 {
             try? put(Data(), expecting: .empty)
         }
         let fd = open(path(of: digest), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0, Int64(st.st_size) == digest.sizeBytes else {
+            if fd >= 0 { close(fd) }
             throw CASError(.notFound, "blob \(digest) is not in the local CAS")
         }
         return fd

@@ -56,11 +56,11 @@ public final class BlobStream: IncomingBlob {
 
     /// Told the outcome once, before any reader hears it (so a transfer table can forget the
     /// stream before anyone can ask for the blob again).
-    private let onFinish: @Sendable (Result<Void, CASError>) -> Void
+    private let onFinish: @Sendable (BlobStream, Result<Void, CASError>) -> Void
 
     init(digest: Digest, source: any ContentStore, store: LocalContentStore,
          chunkSize: Int64 = 8 << 20, firstChunk: Int64 = 256 << 10, parallelChunks: Int = 4,
-         onFinish: @escaping @Sendable (Result<Void, CASError>) -> Void = { _ in }) throws(CASError) {
+         onFinish: @escaping @Sendable (BlobStream, Result<Void, CASError>) -> Void = { _, _ in }) throws(CASError) {
         self.digest = digest
         self.source = source
         self.onFinish = onFinish
@@ -254,7 +254,7 @@ public final class BlobStream: IncomingBlob {
             return (s.waiters, s.completion)
         }
         if case .failure = outcome { blob.abort() }
-        onFinish(outcome)
+        onFinish(self, outcome)
         for w in waiters { w.continuation.resume(with: outcome) }
         for c in completion { c.resume(with: outcome) }
     }

@@ -168,7 +168,8 @@ public final class GRPCContentStore: ContentStore {
         (instance.isEmpty ? "" : instance + "/") + "uploads/\(UUID().uuidString.lowercased())/blobs/\(digest.hash)/\(digest.sizeBytes)"
     }
 
-    /// One ByteStream Read of `range`, handing each message's bytes to `sink` as it arrives.
+    /// One ByteStream Read of `range`, handing each message's bytes to `sink` as it arrives. A
+    /// stream that ends early is UNAVAILABLE (a retry resumes where it stopped).
     public func read(_ digest: Digest, range: Range<Int64>,
                      into sink: @escaping @Sendable (Data) throws(CASError) -> Void) async throws(CASError) {
         guard !range.isEmpty else { return }
@@ -189,6 +190,9 @@ public final class GRPCContentStore: ContentStore {
                     try sink(data)
                     left -= Int64(data.count)
                     if overrun { break }
+                }
+                if left > 0 {
+                    throw RPCError(code: .unavailable, message: "the stream ended \(left) bytes short of the \(wanted) asked for")
                 }
             }
         }

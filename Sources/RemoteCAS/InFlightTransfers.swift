@@ -6,7 +6,8 @@ import Synchronization
 /// blob that several of them want at once is transferred once.
 ///
 /// INVARIANT: a digest is in the table exactly while a transfer that will store it is running;
-/// whoever registered it finishes it (``finish(_:_:)``), successful or not.
+/// whoever registered it finishes it (``finish(_:_:_:)``), successful or not, and only the
+/// transfer it registered: a later transfer of the same digest is someone else's.
 final class InFlightTransfers: Sendable {
     /// One transfer under way.
     enum Transfer: Sendable {
@@ -14,6 +15,14 @@ final class InFlightTransfers: Sendable {
         case batch(PendingBlob)
         /// A large blob arriving by ranges, readable as it comes.
         case stream(BlobStream)
+
+        /// The object behind the transfer, which tells two transfers of one digest apart.
+        var identity: ObjectIdentifier {
+            switch self {
+            case .batch(let pending): ObjectIdentifier(pending)
+            case .stream(let stream): ObjectIdentifier(stream)
+            }
+        }
     }
 
     private let transfers = Mutex<[Digest: Transfer]>([:])
@@ -36,6 +45,11 @@ final class InFlightTransfers: Sendable {
         transfers.withLock { $0[digest] }
     }
 
+    /// Whether `digest` has started arriving as a stream; then the ``BlobStream``.
+    func stream(_ digest: Digest) -> BlobStream? {
+        if case .stream(let stream)? = current(digest) { stream } else { nil }
+    }
+
     /// The transfer under way for `digest`, or, if there is none and `stillMissing()` (checked
     /// under the lock: a transfer may have just stored the blob and left), the one `start`
     /// makes, now registered. Returns nil when the blob needs no transfer.
@@ -50,9 +64,12 @@ final class InFlightTransfers: Sendable {
         }
     }
 
-    /// Ends the transfer of `digest`: it leaves the table and its waiters hear `outcome`.
-    func finish(_ digest: Digest, _ outcome: Result<Void, CASError>) {
-        let ended = transfers.withLock { $0.removeValue(forKey: digest) }
-        if case .batch(let pending)? = ended { pending.finish(outcome) }
+    /// Ends `transfer` of `digest`: it leaves the table (if it is still the one there) and its
+    /// waiters hear `outcome`.
+    func finish(_ digest: Digest, _ transfer: Transfer, _ outcome: Result<Void, CASError>) {
+        transfers.withLock { t in
+            if t[digest]?.identity == transfer.identity { t[digest] = nil }
+        }
+        if case .batch(let pending) = transfer { pending.finish(outcome) }
     }
 }

@@ -1,15 +1,18 @@
 import Foundation
 import LocalCAS
+import Synchronization
 
 /// Reads through a local CAS: a blob is handed on from `fast` when it is there, else fetched
 /// from `slow`, verified and stored in `fast` (so every later read is local), then handed on as
 /// the stored file. Fetches are single-flight process-wide (``InFlightTransfers``): however
-/// many readers want a missing blob at once, it is transferred once.
+/// many readers want a missing blob at once, it is transferred once, and a transfer outlives
+/// the reader that started it (one reader giving up fails nobody else).
 ///
 /// Small blobs asked for together travel together (``BatchingContentStore`` below packs them),
 /// and are stored in the order asked, so the blob a reader waits for (asked first, with
 /// read-ahead companions after it) is ready first. A blob of ``streamingThreshold`` bytes or
-/// more is handed on at once as a ``BlobStream`` whose ranges can be read while it arrives.
+/// more is handed on at once as a ``BlobStream`` whose ranges can be read while it arrives;
+/// ``fetchAll(_:)`` runs at most ``concurrentStreams`` of those at a time.
 ///
 /// Writes (`put`) and `findMissing` are `slow`'s: this store caches reads. A failed fetch
 /// leaves nothing behind, so the next read tries again.
@@ -18,16 +21,19 @@ public struct ReadCachingContentStore: ContentStore {
     public let slow: any ContentStore
     /// Ranged reads in flight per streamed blob.
     public let parallelChunks: Int
+    /// Streamed blobs in flight at once when many are fetched together.
+    public let concurrentStreams: Int
     private let inFlight: InFlightTransfers
 
     /// Blobs at least this large arrive as a stream readable while it fills; smaller ones are
     /// fetched whole (in batches) before they are handed on.
     public static let streamingThreshold: Int64 = 1 << 20
 
-    public init(fast: LocalContentStore, slow: any ContentStore, parallelChunks: Int = 4) {
+    public init(fast: LocalContentStore, slow: any ContentStore, parallelChunks: Int = 4, concurrentStreams: Int = 16) {
         self.fast = fast
         self.slow = slow
         self.parallelChunks = max(1, parallelChunks)
+        self.concurrentStreams = max(1, concurrentStreams)
         inFlight = InFlightTransfers.shared(for: fast)
     }
 
@@ -37,7 +43,7 @@ public struct ReadCachingContentStore: ContentStore {
 
     public func get(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         var seen = Set<Digest>()
-        var fetch: [Digest] = [], waits: [(Digest, PendingBlob)] = []
+        var fetch: [(Digest, PendingBlob)] = [], waits: [(Digest, PendingBlob)] = []
         for digest in digests where seen.insert(digest).inserted {
             if let local = fast.available(digest) {
                 await receive(digest, .success(local))
@@ -48,7 +54,7 @@ public struct ReadCachingContentStore: ContentStore {
                 joined = try inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
                     guard digest.sizeBytes >= Self.streamingThreshold else { return .batch(PendingBlob()) }
                     return .stream(try BlobStream(digest: digest, source: slow, store: fast, parallelChunks: parallelChunks) {
-                        [inFlight] outcome in inFlight.finish(digest, outcome)
+                        [inFlight] stream, outcome in inFlight.finish(digest, .stream(stream), outcome)
                     })
                 }
             } catch {
@@ -62,12 +68,12 @@ public struct ReadCachingContentStore: ContentStore {
                 if started { stream.start() }
                 await receive(digest, .success(.arriving(stream)))
             case (.batch(let pending), let started)?:
-                if started { fetch.append(digest) } else { waits.append((digest, pending)) }
+                if started { fetch.append((digest, pending)) } else { waits.append((digest, pending)) }
             }
         }
-        if !fetch.isEmpty {
-            await transfer(fetch, receive: receive)
-        }
+        // The transfer runs on its own (it is everyone's, not just this caller's), while this
+        // caller also waits for what others are bringing in.
+        let transfer = fetch.isEmpty ? nil : Task { await self.transfer(fetch, receive: receive) }
         for (digest, pending) in waits {
             do {
                 try await pending.wait()
@@ -76,35 +82,67 @@ public struct ReadCachingContentStore: ContentStore {
                 await receive(digest, .failure(error))
             }
         }
+        await transfer?.value
     }
 
-    /// Fetches `digests` (each registered as a batch transfer by this call) from `slow`,
-    /// stores each as it arrives, and finishes its transfer.
-    private func transfer(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
+    /// Fetches `digests` (each registered as a batch transfer by this store, with its pending
+    /// blob) from `slow`, stores each as it arrives, and finishes its transfer.
+    private func transfer(_ digests: [(Digest, PendingBlob)], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         let (fast, inFlight) = (self.fast, self.inFlight)
-        await slow.get(digests) { digest, result in
+        let pending = Dictionary(digests, uniquingKeysWith: { a, _ in a })
+        let answered = Mutex(Set<Digest>())
+        await slow.get(digests.map(\.0)) { digest, result in
+            guard let mine = pending[digest], answered.withLock({ $0.insert(digest).inserted }) else { return }
             let outcome: Result<Blob, CASError>
             switch result {
             case .success(let blob):
                 do throws(CASError) {
                     try await fast.put([digest: blob])
-                    inFlight.finish(digest, .success(()))
+                    inFlight.finish(digest, .batch(mine), .success(()))
                     outcome = Self.local(digest, in: fast)
                 } catch {
                     let failure = CASError.wrapping(error, "storing blob \(digest)", default: .corrupt)
-                    inFlight.finish(digest, .failure(failure))
+                    inFlight.finish(digest, .batch(mine), .failure(failure))
                     outcome = .failure(failure)
                 }
             case .failure(let error):
-                inFlight.finish(digest, .failure(error))
+                inFlight.finish(digest, .batch(mine), .failure(error))
                 outcome = .failure(error)
             }
             await receive(digest, outcome)
         }
         // A store below that left a blob unanswered must not leave its waiters hanging.
-        for digest in digests where inFlight.current(digest) != nil {
-            inFlight.finish(digest, .failure(CASError(.remote, "blob \(digest) was asked for and never answered")))
+        for (digest, mine) in digests where !answered.withLock({ $0.contains(digest) }) {
+            let error = CASError(.remote, "blob \(digest) was asked for and never answered")
+            inFlight.finish(digest, .batch(mine), .failure(error))
+            await receive(digest, .failure(error))
         }
+    }
+
+    /// Every blob of `digests` into the local CAS: the small ones in batches, the large ones as
+    /// streams, at most ``concurrentStreams`` at a time (each holds a temp file and ranged reads),
+    /// each let go as soon as it is stored.
+    public func fetchAll(_ digests: [Digest]) async throws(CASError) {
+        let missing = fast.missing(digests)
+        let large = missing.filter { $0.sizeBytes >= Self.streamingThreshold }
+        async let small: Result<Void, CASError> = {
+            do throws(CASError) {
+                try await fetchTogether(missing.filter { $0.sizeBytes < Self.streamingThreshold })
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }()
+        var failure: CASError?
+        do {
+            try await forEachConcurrently(large, limit: concurrentStreams) { digest in
+                try await self.fetchTogether([digest])
+            }
+        } catch {
+            failure = CASError.wrapping(error, "fetching blobs", default: .remote)
+        }
+        if case .failure(let error) = await small { throw error }
+        if let failure { throw failure }
     }
 
     private func local(_ digest: Digest) -> Result<Blob, CASError> {
@@ -132,7 +170,6 @@ public struct ReadCachingContentStore: ContentStore {
     /// The local file, or a stream already bringing the blob in.
     public func available(_ digest: Digest) -> Blob? {
         if let local = fast.available(digest) { return local }
-        if case .stream(let stream)? = inFlight.current(digest) { return .arriving(stream) }
-        return nil
+        return inFlight.stream(digest).map { .arriving($0) }
     }
 }

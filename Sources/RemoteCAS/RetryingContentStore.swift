@@ -26,9 +26,10 @@ public struct RetryingContentStore: ContentStore {
         let end = ContinuousClock.now + policy.deadline
         var backoff = RetryPolicy.Backoff(policy)
         var pending = digests
-        for attempt in 1...max(1, policy.maxAttempts) {
+        let attempts = max(1, policy.maxAttempts)
+        for attempt in 1...attempts {
             let retry = Mutex<[(Digest, CASError)]>([])
-            let last = attempt == policy.maxAttempts
+            let last = attempt == attempts
             await base.get(pending) { digest, result in
                 if !last, case .failure(let error) = result, RetryPolicy.isRetryable(error) {
                     retry.withLock { $0.append((digest, error)) }

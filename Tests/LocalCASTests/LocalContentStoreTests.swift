@@ -81,4 +81,14 @@ import Testing
         #expect(store.contains(.empty))
         #expect(try store.read(.empty).isEmpty)
     }
+
+    @Test func aDigestWithTheRightHashButAnotherSizeIsNotTheBlob() async throws {
+        let store = try LocalContentStore(root: TemporaryDirectory().path)
+        let data = Data("twelve bytes".utf8)
+        let digest = try store.put(data)
+        let shorter = try Digest(hash: digest.hash, sizeBytes: 5)
+        #expect(throws: CASError.self) { try store.openForReading(shorter) }
+        #expect(store.available(shorter) == nil)
+        #expect(try await store.data(digest) == data)
+    }
 }

@@ -79,4 +79,14 @@ import Testing
         await #expect { try await cache.fetchAll([Digest(data: Data("absent".utf8))]) }
             throws: { ($0 as? CASError)?.code == .notFound }
     }
+
+    @Test func manyLargeBlobsStreamAFewAtATime() async throws {
+        let f = try StoreFixture()
+        let blobs = try f.blobs(6, size: 1_500_000)
+        f.faulty.setFaults { $0.delay = .milliseconds(100) }
+        let local = try f.local()
+        try await ReadCachingContentStore(fast: local, slow: f.faulty, parallelChunks: 1, concurrentStreams: 2).fetchAll(blobs.map(\.digest))
+        for (digest, data) in blobs { #expect(try local.read(digest) == data) }
+        #expect(f.faulty.mostConcurrent == 2, "two streams of one ranged read each at a time")
+    }
 }
