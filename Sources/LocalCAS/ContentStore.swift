@@ -84,6 +84,14 @@ extension ContentStore {
     /// ``fetchAll(_:)`` in one ``get(_:receive:)``, then waiting for the large blobs that
     /// arrive by ranges. Holds no blob longer than it takes to look at it.
     public func fetchTogether(_ digests: [Digest]) async throws(CASError) {
+        try await Self.fetchTogether(digests) { digests, receive in await get(digests, receive: receive) }
+    }
+
+    /// ``fetchTogether(_:)`` through `get` (a store's own variant of ``get(_:receive:)``).
+    public static func fetchTogether(
+        _ digests: [Digest],
+        using get: (_ digests: [Digest], _ receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async -> Void
+    ) async throws(CASError) {
         let position = Dictionary(digests.enumerated().map { ($1, $0) }, uniquingKeysWith: min)
         let state = Mutex<(failure: (at: Int, error: CASError)?, arriving: [(Digest, any IncomingBlob)])>((nil, []))
         @Sendable func fail(_ digest: Digest, _ error: CASError) {

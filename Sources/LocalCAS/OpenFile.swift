@@ -34,13 +34,4 @@ public final class OpenFile: Sendable {
     public func read(_ range: Range<Int64>) throws(CASError) -> Data {
         try FileDescriptorIO.read(fd: fd, range, path: path)
     }
-
-    /// Everything from the start to the end of the file.
-    public func readAll() throws(CASError) -> Data {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw CASError(.io, "cannot stat \(path): \(String(cString: strerror(errno)))")
-        }
-        return try read(0..<Int64(st.st_size))
-    }
 }

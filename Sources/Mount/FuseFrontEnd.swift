@@ -39,19 +39,18 @@ final class FuseFrontEnd: Sendable {
     /// How an operation answers: now, or when a read's fetch has ended.
     enum Answer {
         case now(FuseReply)
-        case later(Task<Result<FileData, FileSystemError>, Never>, offset: Int64, size: Int)
+        case later(PendingRead, offset: Int64, size: Int)
     }
 
-    /// Sends `answer` to `req`: at once, or from a task once it is ready (the request is
-    /// parked meanwhile, so an unmount can answer it instead).
+    /// Sends `answer` to `req`: at once, or once the read is fulfilled, from the task that
+    /// fulfils it (the request is parked meanwhile, so an unmount can answer it instead).
     func answer(_ req: fuse_req_t?, _ answer: Answer) {
         switch answer {
         case .now(let reply):
             send(reply, to: req)
-        case .later(let task, let offset, let size):
+        case .later(let pending, let offset, let size):
             let ticket = park(req)
-            Task {
-                let result = await task.value
+            pending.whenDone { result in
                 guard let request = self.claim(ticket) else { return }  // already answered at unmount
                 self.send(Self.reply(result, offset: offset, size: size), to: request.raw)
             }
@@ -82,9 +81,6 @@ final class FuseFrontEnd: Sendable {
     private func claim(_ ticket: UInt64) -> FuseRequest? {
         pending.withLock { $0.requests.removeValue(forKey: ticket) }
     }
-
-    /// Requests still waiting for a reply from a task.
-    var pendingCount: Int { pending.withLock { $0.requests.count } }
 
     /// Answers every read still waiting for a fetch with EIO, so a lazy unmount is not held up
     /// by readers blocked in the kernel on a slow remote.
@@ -191,13 +187,11 @@ final class FuseFrontEnd: Sendable {
         case .ready(let result):
             if case .success(.incoming(let incoming)) = result { watch(incoming, servedTo: inode) }
             return .now(Self.reply(result, offset: Int64(offset), size: size))
-        case .pending(let task):
-            let watched = Task {
-                let result = await task.value
+        case .pending(let pending):
+            pending.whenDone { result in
                 if case .success(.incoming(let incoming)) = result { self.watch(incoming, servedTo: inode) }
-                return result
             }
-            return .later(watched, offset: Int64(offset), size: size)
+            return .later(pending, offset: Int64(offset), size: size)
         }
     }
 

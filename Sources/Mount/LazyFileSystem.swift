@@ -104,10 +104,10 @@ public final class LazyFileSystem: Sendable {
     // MARK: Content
 
     /// Serves `size` bytes at `offset` of the file whose blob is `digest`: at once when the
-    /// blob is local (or the range of an arriving one is there), else from a task that fetches
-    /// first. The first read of a cold file is what fetches it: a small one with the cold small
-    /// files ``ReadAhead`` expects to be read next, in one batch; a large one as a stream whose
-    /// ranges are served as they arrive.
+    /// blob is local (or the range of an arriving one is there), else once a fetch has brought
+    /// it. The first read of a cold file is what fetches it: a small one with the cold small files
+    /// ``ReadAhead`` expects to be read next, in one batch (the read is answered as soon as its
+    /// own blob is stored); a large one as a stream whose ranges are served as they arrive.
     /// - Parameter location: where the file sits — its directory, and each above it, with the
     ///   name of the entry below (innermost first); asked for only on a cold read.
     public func read(_ digest: Digest, offset: Int64, size: Int,
@@ -124,25 +124,33 @@ public final class LazyFileSystem: Sendable {
             }
         }
         let companions = digest.sizeBytes <= ReadAhead.smallFile ? self.companions(of: digest, at: location()) : []
-        let (content, stats, fs) = (self.content, self.stats, self)
-        return .pending(Task {
-            let blob: Blob
-            do {
-                blob = try await Self.first(digest, of: [digest] + companions, from: content)
-            } catch {
-                fs.failed(digest, at: location(), error)
-                return .failure(.io)
+        let pending = PendingRead()
+        let fs = self
+        Task {
+            await fs.content.get([digest] + companions) { got, result in
+                guard got == digest else { return }
+                switch result {
+                case .success(.arriving(let incoming)):
+                    fs.stats.update { $0.reads += 1; $0.misses += 1 }
+                    do {
+                        try await incoming.wait(offset: offset, count: Int64(size))
+                        pending.fulfill(.success(.incoming(incoming)))
+                    } catch {
+                        fs.failed(digest, at: location(), error)
+                        pending.fulfill(.failure(.io))
+                    }
+                case .success(let blob):
+                    fs.stats.update { $0.reads += 1; $0.misses += 1 }
+                    pending.fulfill(FileData.answer(blob, offset: offset, size: size))
+                case .failure(let error):
+                    fs.failed(digest, at: location(), error)
+                    pending.fulfill(.failure(.io))
+                }
             }
-            stats.update { $0.reads += 1; $0.misses += 1 }
-            guard case .arriving(let incoming) = blob else { return FileData.answer(blob, offset: offset, size: size) }
-            do {
-                try await incoming.wait(offset: offset, count: Int64(size))
-                return .success(.incoming(incoming))
-            } catch {
-                fs.failed(digest, at: location(), error)
-                return .failure(.io)
-            }
-        })
+            // Never asked or never answered: the reader must not wait forever.
+            pending.fulfill(.failure(.io))
+        }
+        return .pending(pending)
     }
 
     /// A blob that was being served could not be had (after some of its bytes were, for a
@@ -159,25 +167,16 @@ public final class LazyFileSystem: Sendable {
         } catch {
             return .ready(.failure(.io))
         }
-        return .pending(Task {
+        let pending = PendingRead()
+        Task {
             do {
                 try await incoming.wait(offset: offset, count: Int64(size))
-                return .success(.incoming(incoming))
+                pending.fulfill(.success(.incoming(incoming)))
             } catch {
-                return .failure(.io)
+                pending.fulfill(.failure(.io))
             }
-        })
-    }
-
-    /// Asks `content` for `digests` and returns the first one's blob as soon as it is there;
-    /// the others (read-ahead companions) go on arriving in the background.
-    private static func first(_ digest: Digest, of digests: [Digest], from content: any ContentStore) async throws(CASError) -> Blob {
-        let answer = FirstAnswer()
-        Task {
-            await content.get(digests) { d, result in if d == digest { answer.give(result) } }
-            answer.give(.failure(CASError(.remote, "blob \(digest) was asked for and never answered")))
         }
-        return try await answer.value()
+        return .pending(pending)
     }
 
     /// The cold small files to fetch with `digest`.
@@ -211,31 +210,5 @@ extension FileData {
         case .ranges:
             .failure(.io)
         }
-    }
-}
-
-/// The first result given, handed to the one task waiting for it.
-private final class FirstAnswer: Sendable {
-    private let state = Mutex<(result: Result<Blob, CASError>?, waiter: CheckedContinuation<Result<Blob, CASError>, Never>?)>((nil, nil))
-
-    func give(_ result: Result<Blob, CASError>) {
-        let waiter = state.withLock { s -> CheckedContinuation<Result<Blob, CASError>, Never>? in
-            guard s.result == nil else { return nil }
-            s.result = result
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume(returning: result)
-    }
-
-    func value() async throws(CASError) -> Blob {
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Blob, CASError>, Never>) in
-            let now = state.withLock { s -> Result<Blob, CASError>? in
-                if s.result == nil { s.waiter = c }
-                return s.result
-            }
-            if let now { c.resume(returning: now) }
-        }
-        return try result.get()
     }
 }

@@ -42,6 +42,12 @@ public struct ReadCachingContentStore: ContentStore {
     }
 
     public func get(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
+        await get(digests, streamingFrom: Self.streamingThreshold, receive: receive)
+    }
+
+    /// ``get(_:receive:)``, streaming the blobs of at least `threshold` bytes.
+    private func get(_ digests: [Digest], streamingFrom threshold: Int64,
+                     receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         var seen = Set<Digest>()
         var fetch: [(Digest, PendingBlob)] = [], waits: [(Digest, PendingBlob)] = []
         for digest in digests where seen.insert(digest).inserted {
@@ -52,7 +58,7 @@ public struct ReadCachingContentStore: ContentStore {
             let joined: (transfer: InFlightTransfers.Transfer, started: Bool)?
             do {
                 joined = try inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
-                    guard digest.sizeBytes >= Self.streamingThreshold else { return .batch(PendingBlob()) }
+                    guard digest.sizeBytes >= threshold else { return .batch(PendingBlob()) }
                     return .stream(try BlobStream(digest: digest, source: slow, store: fast, parallelChunks: parallelChunks) {
                         [inFlight] stream, outcome in inFlight.finish(digest, .stream(stream), outcome)
                     })
@@ -119,15 +125,22 @@ public struct ReadCachingContentStore: ContentStore {
         }
     }
 
-    /// Every blob of `digests` into the local CAS: the small ones in batches, the large ones as
-    /// streams, at most ``concurrentStreams`` at a time (each holds a temp file and ranged reads),
-    /// each let go as soon as it is stored.
+    /// Blobs over this size are streamed when many are fetched at once (``fetchAll(_:)``); the
+    /// rest go in batches, whose limit this is (a reader waiting for its first byte gets a
+    /// stream from ``streamingThreshold`` on instead).
+    public static let bulkStreamingThreshold = GRPCContentStore.defaultBatchLimit + 1
+
+    /// Every blob of `digests` into the local CAS: the smaller ones in batches, the large ones
+    /// as streams, at most ``concurrentStreams`` at a time (each holds a temp file and ranged
+    /// reads), each let go as soon as it is stored.
     public func fetchAll(_ digests: [Digest]) async throws(CASError) {
         let missing = fast.missing(digests)
-        let large = missing.filter { $0.sizeBytes >= Self.streamingThreshold }
+        let large = missing.filter { $0.sizeBytes >= Self.bulkStreamingThreshold }
         async let small: Result<Void, CASError> = {
             do throws(CASError) {
-                try await fetchTogether(missing.filter { $0.sizeBytes < Self.streamingThreshold })
+                try await Self.fetchTogether(missing.filter { $0.sizeBytes < Self.bulkStreamingThreshold }) { digests, receive in
+                    await get(digests, streamingFrom: Self.bulkStreamingThreshold, receive: receive)
+                }
                 return .success(())
             } catch {
                 return .failure(error)

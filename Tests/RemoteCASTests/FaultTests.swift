@@ -39,7 +39,6 @@ struct FaultTests {
         let dir = TemporaryDirectory()
         let data = Data("retry me".utf8)
         let digest = Digest(data: data)
-        let store = try LocalContentStore(root: dir.path)
         let config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: proxy.url))
         let counters = Metrics()
         try await RemoteConnection.with(config, metrics: counters) { connection in

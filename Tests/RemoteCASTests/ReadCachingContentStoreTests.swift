@@ -82,11 +82,26 @@ import Testing
 
     @Test func manyLargeBlobsStreamAFewAtATime() async throws {
         let f = try StoreFixture()
-        let blobs = try f.blobs(6, size: 1_500_000)
+        // Over the batch limit: these stream even when fetched together.
+        let blobs = try f.blobs(6, size: 4_000_000)
         f.faulty.setFaults { $0.delay = .milliseconds(100) }
         let local = try f.local()
         try await ReadCachingContentStore(fast: local, slow: f.faulty, parallelChunks: 1, concurrentStreams: 2).fetchAll(blobs.map(\.digest))
         for (digest, data) in blobs { #expect(try local.read(digest) == data) }
         #expect(f.faulty.mostConcurrent == 2, "two streams of one ranged read each at a time")
+    }
+
+    @Test func blobsWithinTheBatchLimitFetchedTogetherTravelInBatches() async throws {
+        let f = try StoreFixture()
+        let blobs = try f.blobs(3, size: 1_500_000)
+        let local = try f.local()
+        try await ReadCachingContentStore(fast: local, slow: f.faulty).fetchAll(blobs.map(\.digest))
+        for (digest, data) in blobs { #expect(try local.read(digest) == data) }
+        #expect(f.faulty.calls.map(\.operation) == [.get], "one get, no ranged reads: \(f.faulty.calls.map(\.operation))")
+        // Read by a reader on its own, a blob this size streams (its first bytes come sooner).
+        let single = try f.blobs(1, size: 1_500_000)[0].digest
+        guard case .arriving = try await ReadCachingContentStore(fast: local, slow: f.faulty).get(single) else {
+            Issue.record("a 1.5 MB blob read alone should stream"); return
+        }
     }
 }
