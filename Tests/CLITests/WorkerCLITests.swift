@@ -275,7 +275,8 @@ struct WorkerCLITests {
             }
             #expect(build.status == 0, "\(build.stderr)\n\(workers.map(\.log).joined(separator: "\n"))\n\(cluster.log)")
             let completed = workers.map { $0.counter("leasesCompleted") }
-            #expect(completed.reduce(0, +) == 3 && completed.allSatisfy { $0 >= 1 }, "leases completed: \(completed)")
+            #expect(completed.reduce(0, +) == 3 && completed.allSatisfy { $0 >= 1 },
+                    "leases completed: \(completed)\n\(workers.map(\.log).joined(separator: "\n"))")
 
             FileManager.default.createFile(atPath: project + "/elements/broken.bst",
                                            contents: Data("kind: manual\nbuild-depends: [base.bst]\nconfig:\n  build-commands: ['echo nope >&2; exit 4']\n".utf8))

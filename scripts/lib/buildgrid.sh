@@ -31,18 +31,45 @@ wait_for_port() {
   return 1
 }
 
-start_bgd() {
-  "$BGD" server start "$DIR/bgd.yml" >"$DIR/bgd.log" 2>&1 &
-  echo $! >"$DIR/bgd.pid"
-  wait_for_port "$(cat "$DIR/bgd.port")" BuildGrid "$DIR/bgd.log"
+# Until BuildGrid answers a real call (GetCapabilities on the instance): a listening socket
+# alone may still belong to a server on its way out.
+wait_for_answer() {
+  local port=$1 instance=$2
+  for _ in $(seq 1 100); do
+    if "$ROOT/.tools/bgd-venv/bin/python" -c "
+import sys, grpc
+from buildgrid._protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re, remote_execution_pb2_grpc as rg
+channel = grpc.insecure_channel('127.0.0.1:$port')
+rg.CapabilitiesStub(channel).GetCapabilities(re.GetCapabilitiesRequest(instance_name='$instance'), timeout=2)
+" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "buildgrid.sh: BuildGrid listens on port $port but does not answer; its log ($DIR/bgd.log):" >&2
+  tail -20 "$DIR/bgd.log" >&2
+  return 1
 }
 
+# bgd runs in a session of its own, so that stopping it stops every process it started.
+start_bgd() {
+  setsid "$BGD" server start "$DIR/bgd.yml" >"$DIR/bgd.log" 2>&1 &
+  echo $! >"$DIR/bgd.pid"
+  wait_for_port "$(cat "$DIR/bgd.port")" BuildGrid "$DIR/bgd.log"
+  wait_for_answer "$(cat "$DIR/bgd.port")" "$(cat "$DIR/instance")"
+}
+
+# Stops bgd's whole process group, then waits until nothing accepts on its port any more, so a
+# restart's new server is the only one there.
 stop_bgd() {
   [ -f "$DIR/bgd.pid" ] || return 0
   local pid; pid="$(cat "$DIR/bgd.pid")"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 -- "-$pid" 2>/dev/null || true
+  local port; port="$(cat "$DIR/bgd.port")"
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null || break
+    sleep 0.1
+  done
   rm -f "$DIR/bgd.pid"
 }
 
@@ -50,6 +77,7 @@ case "$cmd" in
   start)
     [ -x "$BGD" ] || "$ROOT/scripts/setup.sh" --with-buildgrid
     instance="${3:-main}"
+    echo "$instance" >"$DIR/instance"
     pg_port="$(free_port)"
     mkdir -p "$DIR/cas"
     # The database lives where user postgres can reach it (DIR may be under a private home).
