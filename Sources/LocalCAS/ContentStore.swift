@@ -35,6 +35,12 @@ public protocol ContentStore: Sendable {
     /// or a transfer already under way. Never blocks (a FUSE thread calls it).
     func available(_ digest: Digest) -> Blob?
 
+    /// Starts bringing `digest` in, if this store does so without waiting (a cache starts the
+    /// stream of a large blob at once), so that ``available(_:)`` hands it on as it arrives; a
+    /// store that cannot does nothing. Never blocks on the network (a FUSE thread calls it: the
+    /// first byte of a cold large file is one round trip away, not a task switch more).
+    func prefetch(_ digest: Digest)
+
     /// Makes sure every blob of `digests` has arrived whole (for a caching store: is in the
     /// local CAS), however many there are. The default is ``fetchTogether(_:)``.
     /// - Throws: the error of the first blob (in the order asked) that could not be had.
@@ -80,6 +86,8 @@ extension ContentStore {
     public func fetchAll(_ digests: [Digest]) async throws(CASError) {
         try await fetchTogether(digests)
     }
+
+    public func prefetch(_ digest: Digest) {}
 
     /// ``fetchAll(_:)`` in one ``get(_:receive:)``, then waiting for the large blobs that
     /// arrive by ranges. Holds no blob longer than it takes to look at it.

@@ -112,11 +112,17 @@ public final class LazyFileSystem: Sendable {
     ///   name of the entry below (innermost first); asked for only on a cold read.
     public func read(_ digest: Digest, offset: Int64, size: Int,
                      location: @escaping @Sendable () -> [(directory: Digest, name: String)]) -> ReadOutcome {
+        // A large file's stream starts here, on the FUSE thread, not a task switch later.
+        var started = false
+        if digest.sizeBytes > ReadAhead.smallFile, content.available(digest) == nil {
+            content.prefetch(digest)
+            started = true
+        }
         if let blob = content.available(digest) {
             switch blob {
             case .arriving(let incoming):
-                stats.update { $0.reads += 1 }
-                return serve(incoming, offset: offset, size: size)
+                stats.update { $0.reads += 1; $0.misses += started ? 1 : 0 }
+                return serve(incoming, offset: offset, size: size, location: location)
             default:
                 stats.update { $0.reads += 1; $0.hits += 1 }
                 readAhead.recordLocalRead(digest)
@@ -161,18 +167,20 @@ public final class LazyFileSystem: Sendable {
     }
 
     /// A read of a blob that is arriving: answered now if its range is there, else once it is.
-    private func serve(_ incoming: any IncomingBlob, offset: Int64, size: Int) -> ReadOutcome {
+    private func serve(_ incoming: any IncomingBlob, offset: Int64, size: Int,
+                       location: @escaping @Sendable () -> [(directory: Digest, name: String)]) -> ReadOutcome {
         do {
             if try incoming.hasArrived(offset: offset, count: Int64(size)) { return .ready(.success(.incoming(incoming))) }
         } catch {
             return .ready(.failure(.io))
         }
         let pending = PendingRead()
-        Task {
+        Task { [self] in
             do {
                 try await incoming.wait(offset: offset, count: Int64(size))
                 pending.fulfill(.success(.incoming(incoming)))
             } catch {
+                failed(incoming.digest, at: location(), error)
                 pending.fulfill(.failure(.io))
             }
         }

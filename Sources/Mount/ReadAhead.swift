@@ -44,6 +44,16 @@ final class ReadAhead: Sendable {
         /// Cold reads so far, per directory and in all (the evidence ``ReadAheadPolicy/cautious`` waits for).
         var coldReads: [Digest: Int] = [:]
         var totalColdReads = 0
+
+        /// `digest` was read: if a guess had sent it (whether or not it has arrived yet), that
+        /// guess scored.
+        mutating func credit(_ digest: Digest) {
+            switch outstanding.removeValue(forKey: digest) {
+            case .sibling(let parent)?: directories[parent, default: Score()].used += 1
+            case .walk?: walk.used += 1
+            case nil: break
+            }
+        }
     }
     private let state = Mutex(State())
     let policy: ReadAheadPolicy
@@ -70,6 +80,8 @@ final class ReadAhead: Sendable {
         guard policy != .off, digest.sizeBytes <= Self.smallFile else { return [] }
         let cautious = policy == .cautious
         let (siblingsAllowed, walkAllowed) = state.withLock { s in
+            // A read that catches a guessed blob still on its way is a hit of that guess too.
+            s.credit(digest)
             let here = s.coldReads[position.parent, default: 0]
             s.coldReads[position.parent] = here + 1
             s.totalColdReads += 1
@@ -129,12 +141,6 @@ final class ReadAhead: Sendable {
 
     /// A read found `digest` local: if a guess had sent it, that guess scored.
     func recordLocalRead(_ digest: Digest) {
-        state.withLock { s in
-            switch s.outstanding.removeValue(forKey: digest) {
-            case .sibling(let parent)?: s.directories[parent, default: Score()].used += 1
-            case .walk?: s.walk.used += 1
-            case nil: break
-            }
-        }
+        state.withLock { $0.credit(digest) }
     }
 }

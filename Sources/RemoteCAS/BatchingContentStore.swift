@@ -64,4 +64,6 @@ public struct BatchingContentStore: ContentStore {
     }
 
     public func available(_ digest: Digest) -> Blob? { base.available(digest) }
+
+    public func prefetch(_ digest: Digest) { base.prefetch(digest) }
 }

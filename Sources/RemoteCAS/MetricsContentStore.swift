@@ -43,4 +43,6 @@ public struct MetricsContentStore: ContentStore {
     }
 
     public func available(_ digest: Digest) -> Blob? { base.available(digest) }
+
+    public func prefetch(_ digest: Digest) { base.prefetch(digest) }
 }

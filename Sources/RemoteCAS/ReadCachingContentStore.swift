@@ -59,9 +59,7 @@ public struct ReadCachingContentStore: ContentStore {
             do {
                 joined = try inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
                     guard digest.sizeBytes >= threshold else { return .batch(PendingBlob()) }
-                    return .stream(try BlobStream(digest: digest, source: slow, store: fast, parallelChunks: parallelChunks) {
-                        [inFlight] stream, outcome in inFlight.finish(digest, .stream(stream), outcome)
-                    })
+                    return .stream(try makeStream(digest))
                 }
             } catch {
                 await receive(digest, .failure(error))
@@ -178,6 +176,23 @@ public struct ReadCachingContentStore: ContentStore {
 
     public func put(_ blobs: [Digest: Blob]) async throws(CASError) {
         try await slow.put(blobs)
+    }
+
+    /// Starts the stream of a large missing blob (``streamingThreshold``) at once; smaller
+    /// blobs wait for a ``get(_:receive:)``, which batches them with others.
+    public func prefetch(_ digest: Digest) {
+        guard digest.sizeBytes >= Self.streamingThreshold, !fast.contains(digest) else { return }
+        let joined = try? inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
+            .stream(try makeStream(digest))
+        }
+        if case (.stream(let stream), true)? = joined { stream.start() }
+    }
+
+    /// A stream of `digest` that takes itself off the table when it ends.
+    private func makeStream(_ digest: Digest) throws(CASError) -> BlobStream {
+        try BlobStream(digest: digest, source: slow, store: fast, parallelChunks: parallelChunks) {
+            [inFlight] stream, outcome in inFlight.finish(digest, .stream(stream), outcome)
+        }
     }
 
     /// The local file, or a stream already bringing the blob in.

@@ -67,4 +67,6 @@ public struct RetryingContentStore: ContentStore {
     }
 
     public func available(_ digest: Digest) -> Blob? { base.available(digest) }
+
+    public func prefetch(_ digest: Digest) { base.prefetch(digest) }
 }

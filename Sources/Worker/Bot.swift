@@ -173,6 +173,7 @@ public final class Bot: Sendable {
             return .serving(session)
         case .answer(let answer):
             backoff.reset(Self.retry)
+            stats.update { $0.updatesAnswered += 1 }
             let fresh = apply(answer, reported: reported)
             if fresh > 0 || !reported.isEmpty { return .serving(answer) }
             // At capacity the scheduler answers at once (it has nothing to wait for): wait for a
@@ -213,6 +214,7 @@ public final class Bot: Sendable {
             return .draining(session, deadline: deadline, terminated: terminated)
         case .answer(let answer):
             backoff.reset(Self.retry)
+            stats.update { $0.updatesAnswered += 1 }
             let heardAll = reported.count == request.leases.count && idle
             let fresh = apply(answer, reported: reported)
             // BuildGrid answers a terminating bot at once (it gets no work): report again when a

@@ -49,6 +49,8 @@ public struct WorkerStatsSnapshot: Codable, Sendable, Equatable {
     public var botId = ""
     public var pid: Int32 = 0
     public var sessionsCreated = 0
+    /// UpdateBotSession calls the scheduler answered (a worker that hears nothing stays put).
+    public var updatesAnswered = 0
     public var leasesTaken = 0
     public var leasesCompleted = 0
     public var leasesCancelled = 0

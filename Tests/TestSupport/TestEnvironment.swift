@@ -99,17 +99,35 @@ public func bindLoopbackSocket() -> (fd: Int32, port: Int) {
     return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, chosen below the kernel's ephemeral
+/// range, so that no outgoing connection of a busy suite can take it before its server binds it.
 public func freeLoopbackPort() -> Int {
+    let ephemeralLow = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+        .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+    for _ in 0..<100 {
+        let port = Int.random(in: 10_000..<max(ephemeralLow, 10_001))
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let bound = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        close(fd)
+        if bound { return port }
+    }
     let (fd, port) = bindLoopbackSocket()
     close(fd)
     return port
 }
 
-/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-public func waitForListener(port: Int, timeout: Duration = .seconds(20)) async throws {
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`, giving up early when
+/// `stillStarting` turns false (the server exited).
+public func waitForListener(port: Int, timeout: Duration = .seconds(20),
+                            stillStarting: () -> Bool = { true }) async throws {
     let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
+    while ContinuousClock.now < deadline, stillStarting() {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -124,7 +142,7 @@ public func waitForListener(port: Int, timeout: Duration = .seconds(20)) async t
         if ok { return }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw TestSupportError("nothing listens on 127.0.0.1:\(port) after \(timeout)")
+    throw TestSupportError("nothing listens on 127.0.0.1:\(port) after \(timeout)\(stillStarting() ? "" : " (the server exited)")")
 }
 
 /// An error from the test harness itself.
