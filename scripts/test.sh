@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds, and runs every test. Tests that need FUSE,
-# bubblewrap or buildbox-casd fail (not skip) when CI=true and one is missing.
+# Installs what the tests need, builds, and runs every test (or those of --filter PATTERN, in
+# whichever pass they live). Prints how many passed, failed and were skipped; exits non-zero if
+# any failed, if a --filter matched nothing, or (with CI=true) if any was skipped. Tests that
+# need FUSE, bubblewrap, root or buildbox-casd fail (not skip) when CI=true and one is missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,7 +11,18 @@ export LAZYCAS_TOOLS="$ROOT/.tools"
 swift build --build-tests
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-set +e
+
+# The --filter patterns, apart from the other arguments (passed on to every pass).
+filters=()
+others=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --filter) [ $# -ge 2 ] || { echo "test.sh: --filter needs a pattern" >&2; exit 2; }; filters+=("$2"); shift 2 ;;
+    --filter=*) filters+=("${1#--filter=}"); shift ;;
+    *) others+=("$1"); shift ;;
+  esac
+done
+
 # Two suites run in passes of their own:
 # - buildbox-fuse reading from a server inside the test process: a child that another test
 #   spawns meanwhile inherits descriptors of files on that mount, and its pre-exec close waits
@@ -17,18 +30,49 @@ set +e
 # - the BuildGrid cluster (PostgreSQL, BuildGrid, worker processes, BuildStream): its load
 #   would stretch the timing bounds of the other suites' fault tests.
 # A hang fails a pass at its timeout rather than at CI's limit.
-timeout --kill-after=30 1800 swift test --skip-build --skip ThirdPartyClientTests --skip WorkerCLITests "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-if [ $# -eq 0 ]; then
-  for suite in ThirdPartyClientTests WorkerCLITests; do
-    timeout --kill-after=30 1200 swift test --skip-build --filter "$suite" 2>&1 | tee -a "$log"
-    pass=${PIPESTATUS[0]}
-    [ "$status" -eq 0 ] && status=$pass
-  done
-fi
-set -e
+own_passes=(ThirdPartyClientTests WorkerCLITests)
+status=0
+run_pass() {
+  local limit=$1
+  shift
+  set +e
+  timeout --kill-after=30 "$limit" swift test --skip-build "$@" ${others[@]+"${others[@]}"} 2>&1 | tee -a "$log"
+  local pass=${PIPESTATUS[0]}
+  set -e
+  [ "$status" -eq 0 ] && status=$pass
+  return 0
+}
+
+main=()
+for suite in "${own_passes[@]}"; do main+=(--skip "$suite"); done
+for pattern in ${filters[@]+"${filters[@]}"}; do main+=(--filter "$pattern"); done
+run_pass 1800 "${main[@]}"
+for suite in "${own_passes[@]}"; do
+  if [ ${#filters[@]} -eq 0 ]; then
+    run_pass 1200 --filter "$suite"
+  else
+    # Tests of this suite that a pattern selects: both must match the test's identifier.
+    own=()
+    for pattern in "${filters[@]}"; do own+=(--filter "^(?=.*$suite)(?=.*(?:$pattern))"); done
+    run_pass 1200 "${own[@]}"
+  fi
+done
+
 # One plain closing line for CI. (XCTest, which we do not use, reports "Executed 0 tests".)
-total=$(grep -oE 'Test run with [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
-failed=$(grep -cE '✘ Test .* failed after' "$log" || true)
-echo "tests: $((total - failed)) passed, $failed failed"
+# swift-testing prints one line per test that ends: "✔ Test … passed", "✘ Test … failed",
+# "➜ Test … skipped" (each test of a disabled suite too); a parameterized test ends in one line.
+count() { grep -E "$1" "$log" | grep -cvE '^(✔|✘) Test run with' || true; }
+passed=$(count '^✔ Test .* passed after')
+failed=$(count '^✘ Test .* failed after')
+skipped=$(count '^➜ Test .* skipped')
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+if [ ${#filters[@]} -gt 0 ] && [ $((passed + failed + skipped)) -eq 0 ]; then
+  echo "test.sh: no test matches ${filters[*]}" >&2
+  [ "$status" -eq 0 ] && status=1
+fi
+if [ "${CI:-}" = "true" ] && [ "$skipped" -gt 0 ]; then
+  echo "test.sh: $skipped skipped with CI=true: every test must run here" >&2
+  grep -E '^➜ Test .* skipped' "$log" >&2 || true
+  [ "$status" -eq 0 ] && status=1
+fi
 exit "$status"

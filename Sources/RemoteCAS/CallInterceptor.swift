@@ -1,9 +1,9 @@
 import GRPCCore
 
-/// Runs on every attempt of every call: counts it in ``Metrics`` and attaches the bearer
-/// token, if any, as `authorization` metadata.
+/// Attaches the bearer token, if any, as `authorization` metadata to every call. (Calls are
+/// counted where they are made, ``Metrics/counting(_:_:)``: an interceptor never sees an attempt
+/// that found no connection.)
 struct CallInterceptor: ClientInterceptor {
-    let metrics: Metrics
     let accessToken: String?
 
     func intercept<Input: Sendable, Output: Sendable>(
@@ -11,7 +11,6 @@ struct CallInterceptor: ClientInterceptor {
         context: ClientContext,
         next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
     ) async throws -> StreamingClientResponse<Output> {
-        metrics.recordCall(context.descriptor.method)
         var request = request
         if let accessToken {
             request.metadata.replaceOrAddString("Bearer \(accessToken)", forKey: "authorization")

@@ -66,12 +66,13 @@ public struct ExecutionClient: Sendable {
                     return nil
                 }
                 let done: Google_Longrunning_Operation?
-                if let name {
-                    var wait = Build_Bazel_Remote_Execution_V2_WaitExecutionRequest()
-                    wait.name = name
-                    done = try await stub.waitExecution(request: ClientRequest(message: wait), options: options, onResponse: follow)
-                } else {
-                    done = try await stub.execute(request: ClientRequest(message: request), options: options, onResponse: follow)
+                done = try await connection.metrics.counting(method) {
+                    if let name {
+                        var wait = Build_Bazel_Remote_Execution_V2_WaitExecutionRequest()
+                        wait.name = name
+                        return try await stub.waitExecution(request: ClientRequest(message: wait), options: options, onResponse: follow)
+                    }
+                    return try await stub.execute(request: ClientRequest(message: request), options: options, onResponse: follow)
                 }
                 if let done { return try Self.response(of: done, action: action, endpoint: endpoint) }
                 // The stream ended without a finished operation: reattach below.

@@ -17,6 +17,8 @@ import Synchronization
 /// Thread safety: immutable apart from the cached limits, which sit behind a `Mutex`.
 public final class GRPCContentStore: ContentStore {
     public let configuration: RemoteConfiguration
+    /// Where each attempt is counted.
+    let metrics: Metrics
     public var instance: String { configuration.instance }
     public var endpoint: RemoteEndpoint { configuration.endpoint }
     typealias Transport = HTTP2ClientTransport.Posix
@@ -33,8 +35,9 @@ public final class GRPCContentStore: ContentStore {
     /// Digests per FindMissingBlobs request: ≈80 bytes each keeps a request under 4 MiB.
     public static let findMissingLimit = 40_000
 
-    init(client: GRPCClient<Transport>, configuration: RemoteConfiguration) {
+    init(client: GRPCClient<Transport>, configuration: RemoteConfiguration, metrics: Metrics) {
         self.configuration = configuration
+        self.metrics = metrics
         cas = .init(wrapping: client)
         byteStream = .init(wrapping: client)
         capabilitiesStub = .init(wrapping: client)
@@ -42,7 +45,7 @@ public final class GRPCContentStore: ContentStore {
 
     private func attempt<T: Sendable>(_ name: String, _ what: String = "", streaming: Bool = false,
                                       _ body: @escaping @Sendable () async throws -> T) async throws(CASError) -> T {
-        try await RPCAttempt.run(name, what, on: configuration, streaming: streaming, body)
+        try await RPCAttempt.run(name, what, on: configuration, metrics: metrics, streaming: streaming, body)
     }
 
     // MARK: Capabilities

@@ -1,15 +1,19 @@
 import GRPCCore
 import LocalCAS
 
-/// One attempt of one RPC: bounded by a hard deadline (``withHardDeadline(_:_:)``), its failure
+/// One attempt of one RPC: counted in ``Metrics`` (under the method's name, `Read` for
+/// `ByteStream.Read`), bounded by a hard deadline (``withHardDeadline(_:_:)``), its failure
 /// turned into a ``CASError`` that names the call, the server and what it was about, with the
 /// gRPC status as its cause (which ``RetryPolicy`` reads).
 enum RPCAttempt {
     static func run<T: Sendable>(_ name: String, _ what: String = "", on configuration: RemoteConfiguration,
-                                 streaming: Bool = false,
+                                 metrics: Metrics, streaming: Bool = false,
                                  _ body: @escaping @Sendable () async throws -> T) async throws(CASError) -> T {
+        let method = String(name.split(separator: ".").last ?? Substring(name))
         do {
-            return try await withHardDeadline(configuration.callTimeout * (streaming ? 10 : 1) + .milliseconds(500), body)
+            return try await metrics.counting(method) {
+                try await withHardDeadline(configuration.callTimeout * (streaming ? 10 : 1) + .milliseconds(500), body)
+            }
         } catch {
             throw failure(name, error, what, endpoint: configuration.endpoint)
         }
@@ -34,7 +38,7 @@ extension RemoteConnection {
     public func call<T: Sendable>(_ name: String, _ what: String = "", streaming: Bool = false,
                                   _ body: @escaping @Sendable () async throws -> T) async throws(CASError) -> T {
         try await configuration.retryPolicy(transfer: streaming).run { () async throws(CASError) -> T in
-            try await RPCAttempt.run(name, what, on: configuration, streaming: streaming, body)
+            try await RPCAttempt.run(name, what, on: configuration, metrics: metrics, streaming: streaming, body)
         }
     }
 }

@@ -51,9 +51,9 @@ public final class RemoteConnection: Sendable {
         }
         let client = GRPCClient(
             transport: transport,
-            interceptors: [CallInterceptor(metrics: metrics, accessToken: configuration.accessToken)])
+            interceptors: [CallInterceptor(accessToken: configuration.accessToken)])
         self.client = client
-        let cas = GRPCContentStore(client: client, configuration: configuration)
+        let cas = GRPCContentStore(client: client, configuration: configuration, metrics: metrics)
         self.cas = cas
         store = BatchingContentStore(
             base: RetryingContentStore(base: MetricsContentStore(base: cas, metrics: metrics),

@@ -50,7 +50,10 @@ struct StatsInterceptor: ServerInterceptor {
         let method = context.descriptor.method
         stats.record(method) { $0.requests += 1 }
         do {
-            return try await next(request, context)
+            // An interceptor further in hands a failure on as a response, not a throw.
+            let response = try await next(request, context)
+            if case .failure = response.accepted { stats.record(method) { $0.errors += 1 } }
+            return response
         } catch {
             stats.record(method) { $0.errors += 1 }
             throw error

@@ -22,7 +22,9 @@ struct BotsClient: Sendable {
         var request = Google_Devtools_Remoteworkers_V1test2_CreateBotSessionRequest()
         request.parent = parent
         request.botSession = session
-        return try await stub.createBotSession(request, options: Self.options(timeout))
+        return try await connection.metrics.counting("CreateBotSession") {
+            try await stub.createBotSession(request, options: Self.options(timeout))
+        }
     }
 
     /// Reports `session` (its leases' states and results) and waits, up to `timeout`, for the
@@ -31,7 +33,9 @@ struct BotsClient: Sendable {
         var request = Google_Devtools_Remoteworkers_V1test2_UpdateBotSessionRequest()
         request.name = session.name
         request.botSession = session
-        return try await stub.updateBotSession(request, options: Self.options(timeout))
+        return try await connection.metrics.counting("UpdateBotSession") {
+            try await stub.updateBotSession(request, options: Self.options(timeout))
+        }
     }
 
     private static func options(_ timeout: Duration) -> CallOptions {

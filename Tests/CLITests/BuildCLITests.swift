@@ -59,6 +59,9 @@ import Testing
         let unreachable = try await offPool { try cli.run(["build", "hello.bst", "--remote", "grpc://127.0.0.1:\(freeLoopbackPort())", "--timeout", "2"], in: project) }
         #expect(unreachable.status == 2, "\(unreachable.stderr)")
         #expect(unreachable.stderr.contains("FAILURE"))
+        // Attempts that never reached a server are calls too, and failed ones.
+        let attempts = unreachable.stderr.firstMatch(of: /RPCs: +(\d+) \(.*\); (\d+) failed/)
+        #expect(attempts.map { Int($0.1)! >= 1 && $0.1 == $0.2 } == true, "\(unreachable.stderr)")
         let notBuilt = try await offPool { try cli.run(["cas", "ls", "hello.bst"], in: project) }
         #expect(notBuilt.status == 1)
         #expect(notBuilt.stderr.contains("has not been built"), "\(notBuilt.stderr)")

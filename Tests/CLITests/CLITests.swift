@@ -352,39 +352,22 @@ struct CLIMountTests {
 
     @Test func serveListensOnTCPAndUnixServesAPutAndStopsOnSIGTERM() async throws {
         let socket = cli.home.path + "/serve.sock"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
-        process.arguments = ["serve", "--listen", "grpc://127.0.0.1:0", "--listen", "unix:\(socket)",
-                             "--storage", cli.home.sub("server"), "--jobs", "1", "--stats-file", cli.home.path + "/stats.json"]
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
+        let serve = try await ServeProcess.start(cli.home.path, ["--listen", "grpc://127.0.0.1:0", "--listen", "unix:\(socket)",
+                                                                "--jobs", "1", "--stats-file", cli.home.path + "/stats.json"])
         // The first line names the addresses actually bound.
-        let firstLine = try await offPool { () -> String in
-            var line = Data()
-            while let byte = try err.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
-            return String(decoding: line, as: UTF8.self)
-        }
-        #expect(firstLine.hasPrefix("serving on grpc://127.0.0.1:"), "\(firstLine)")
-        #expect(firstLine.contains("unix:\(socket)"))
+        #expect(serve.firstLine.hasPrefix("serving on grpc://127.0.0.1:"), "\(serve.firstLine)")
+        #expect(serve.firstLine.contains("unix:\(socket)"))
         let src = cli.home.sub("src")
         FileManager.default.createFile(atPath: src + "/hello.txt", contents: Data("hello from serve\n".utf8))
         let put = try cli.run(["cas", "put", src, "--remote", "unix:\(socket)", "--cache-dir", cli.home.sub("c1")])
         #expect(put.status == 0, "\(put.stderr)")
         let root = put.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let tcp = String(firstLine.split(separator: " ")[2].dropLast())
-        let cat = try cli.run(["cas", "cat", root, "hello.txt", "--remote", tcp, "--cache-dir", cli.home.sub("c2")])
+        let cat = try cli.run(["cas", "cat", root, "hello.txt", "--remote", serve.tcp, "--cache-dir", cli.home.sub("c2")])
         #expect(cat.stdout == "hello from serve\n", "\(cat.stderr)")
-        process.terminate()
-        let exited = try await offPool { () -> Bool in
-            for _ in 0..<400 where process.isRunning { usleep(25_000) }
-            return !process.isRunning
-        }
-        #expect(exited)
-        #expect(process.terminationStatus == 0)
+        let log = serve.stop()
+        #expect(serve.exitStatus == 0, "\(log)")
         let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cli.home.path + "/stats.json"))) as? [String: Any]
         #expect(stats?["FindMissingBlobs"] != nil, "the stats file counts the put's calls")
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     @Test(arguments: [["--listen", "ftp://x:1"], ["--listen", "grpcs://127.0.0.1:1"], ["--jobs", "0"]])

@@ -80,4 +80,44 @@ struct ShellCLITests {
         #expect(inside.stdout == "inside\n")
         #expect(inside.stderr.contains("fetched 0 of 1 files"), "\(inside.stderr)")
     }
+
+    /// One read in a directory of 1,000 cold files fetches one file under the shell's default
+    /// (`cautious`) read-ahead; `--read-ahead eager` brings siblings along from the first read.
+    @Test func oneReadFetchesOneFileUntilAScanShows() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        let root = cli.home.sub("wide")
+        try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
+        try FileManager.default.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
+        for i in 0..<1000 {
+            var bytes = Data(count: 16 << 10)
+            bytes.withUnsafeMutableBytes { p in for j in stride(from: 0, to: p.count, by: 8) { p.storeBytes(of: UInt64(i * 1_000_003 + j), toByteOffset: j, as: UInt64.self) } }
+            try bytes.write(to: URL(fileURLWithPath: root + "/data/f\(i)"))
+        }
+        let cli = self.cli, url = server.url
+        let put = try await offPool { try cli.run(["cas", "put", root, "--remote", url, "--cache-dir", cli.home.sub("uploader")]) }
+        #expect(put.status == 0, "\(put.stderr)")
+        let digest = put.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let busybox = try FileManager.default.attributesOfItem(atPath: "/bin/busybox")[.size] as! Int
+
+        let cautious = try await offPool {
+            try cli.run(["shell", digest, "--remote", url, "--cache-dir", cli.home.sub("cautious"), "--", "/bin/sh", "-c", "cat /data/f500 | wc -c"])
+        }
+        #expect(cautious.status == 0, "\(cautious.stderr)")
+        #expect(cautious.stdout.trimmingCharacters(in: .whitespaces) == "16384\n")
+        // busybox and the one file read.
+        #expect(cautious.stderr.contains("fetched 2 of 1001 files, \(formatBytes(Int64(busybox + 16384))) of"), "\(cautious.stderr)")
+
+        let eager = try await offPool {
+            try cli.run(["shell", digest, "--read-ahead", "eager", "--remote", url, "--cache-dir", cli.home.sub("eager"), "--", "/bin/sh", "-c", "cat /data/f500 | wc -c"])
+        }
+        #expect(eager.status == 0, "\(eager.stderr)")
+        let fetched = eager.stderr.firstMatch(of: /fetched (\d+) of 1001 files/).flatMap { Int($0.1) } ?? 0
+        #expect(fetched > 2, "eager read-ahead brings siblings along: \(eager.stderr)")
+
+        let wrong = try cli.run(["shell", digest, "--read-ahead", "sometimes", "--", "/bin/true"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("cautious"), "\(wrong.stderr)")
+    }
 }

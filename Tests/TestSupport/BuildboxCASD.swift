@@ -26,7 +26,7 @@ public final class BuildboxCASD: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: TestEnvironment.casdPath)
             process.arguments = ["--bind=127.0.0.1:\(port)"] + extraArguments + [cacheDir.path + "/cache"]
             process.standardOutput = FileHandle.nullDevice
-            FileManager.default.createFile(atPath: errors, contents: nil)
+            _ = FileManager.default.createFile(atPath: errors, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: errors)
             try process.run()
             do {

@@ -42,10 +42,14 @@ public func runBuildStream(_ arguments: [String], work: TemporaryDirectory) thro
 }
 
 /// Writes a BuildStream user config with its cache, logs and sources under `work` and, with
-/// `remote` (an `http://HOST:PORT` URL), every remote-execution service there; returns its path.
-public func writeBuildStreamConfig(in work: TemporaryDirectory, remote: String, instance: String? = nil) throws -> String {
+/// `remote` (an `http://HOST:PORT` or `https://` URL), every remote-execution service there,
+/// each with `auth` (BuildStream's keys: `server-cert`, `client-cert`, `client-key`,
+/// `access-token`, each a file); returns its path.
+public func writeBuildStreamConfig(in work: TemporaryDirectory, remote: String, instance: String? = nil,
+                                   auth: [String: String] = [:]) throws -> String {
     let config = work.path + "/buildstream.conf"
-    let service = "{url: \"\(remote)\"\(instance.map { ", instance-name: \($0)" } ?? "")}"
+    let authText = auth.isEmpty ? "" : ", auth: {" + auth.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ") + "}"
+    let service = "{url: \"\(remote)\"\(instance.map { ", instance-name: \($0)" } ?? "")\(authText)}"
     try """
         cachedir: \(work.sub("cache"))
         logdir: \(work.sub("logs"))

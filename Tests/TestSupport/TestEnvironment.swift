@@ -82,6 +82,21 @@ public final class TemporaryDirectory: Sendable {
     }
 }
 
+/// Calls `body` with a new TCP socket and the address 127.0.0.1:`port`; closes the socket after.
+private func withLoopbackSocket<T>(port: Int, _ body: (Int32, UnsafeMutablePointer<sockaddr>) -> T) -> T {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    return withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0) }
+    }
+}
+
+private let loopbackAddressSize = socklen_t(MemoryLayout<sockaddr_in>.size)
+
 /// A TCP socket bound to 127.0.0.1 on a port the kernel chose; the caller closes `fd`.
 public func bindLoopbackSocket() -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -89,7 +104,7 @@ public func bindLoopbackSocket() -> (fd: Int32, port: Int) {
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    var len = loopbackAddressSize
     withUnsafeMutablePointer(to: &addr) { p in
         p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
             _ = bind(fd, sa, len)
@@ -106,16 +121,7 @@ public func freeLoopbackPort() -> Int {
         .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
     for _ in 0..<100 {
         let port = Int.random(in: 10_000..<max(ephemeralLow, 10_001))
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let bound = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        close(fd)
-        if bound { return port }
+        if withLoopbackSocket(port: port, { bind($0, $1, loopbackAddressSize) == 0 }) { return port }
     }
     let (fd, port) = bindLoopbackSocket()
     close(fd)
@@ -128,18 +134,7 @@ public func waitForListener(port: Int, timeout: Duration = .seconds(20),
                             stillStarting: () -> Bool = { true }) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline, stillStarting() {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        close(fd)
-        if ok { return }
+        if withLoopbackSocket(port: port, { connect($0, $1, loopbackAddressSize) == 0 }) { return }
         try await Task.sleep(for: .milliseconds(50))
     }
     throw TestSupportError("nothing listens on 127.0.0.1:\(port) after \(timeout)\(stillStarting() ? "" : " (the server exited)")")

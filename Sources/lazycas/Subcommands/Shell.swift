@@ -38,6 +38,9 @@ struct Shell: AsyncParsableCommand {
     @Option(name: .long, help: "With --capture, also point this ref at the captured tree.")
     var ref: String?
 
+    @Option(name: .long, help: "How eagerly a cold read brings likely next files along: cautious (siblings after a second cold read in a directory, a walk after a second cold read anywhere; default), eager (from the first read), or off (exactly the files read).")
+    var readAhead: ReadAheadPolicy = .cautious
+
     @Flag(name: .long, help: "Let the sandbox use the host's network.")
     var network = false
 
@@ -88,7 +91,8 @@ struct Shell: AsyncParsableCommand {
         let outcome: ProcessRunner.Outcome
         let captured: Digest?
         let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store,
-                                           content: content, seed: nodes.mapValues(\.directory), fetched: fetchedSoFar)
+                                           content: content, seed: nodes.mapValues(\.directory), readAhead: readAhead,
+                                           fetched: fetchedSoFar)
         do {
             var sandbox = SandboxCommand(root: session.overlay.merged, workingDirectory: String(target.workingDirectory.drop(while: { $0 == "/" })),
                                          arguments: command.isEmpty ? ["/bin/sh", "-i"] : command,

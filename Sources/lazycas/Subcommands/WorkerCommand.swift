@@ -47,7 +47,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var stage: String = "lazy"
 
     @Option(name: .long, help: "With --stage lazy, how eagerly a cold read brings likely next files along: cautious (after a second read in a directory; default), eager, or off.")
-    var readAhead: String = "cautious"
+    var readAhead: ReadAheadPolicy = .cautious
 
     @Option(name: .long, help: "Keep the worker's CAS under this size (e.g. 20G), least recently used blobs evicted; default: no limit.")
     var cacheLimit: String?
@@ -66,7 +66,6 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be at least 1") }
-        if ReadAheadPolicy(rawValue: readAhead) == nil { throw ValidationError("--read-ahead is cautious, eager or off, got '\(readAhead)'") }
         if WorkerConfiguration.Staging(rawValue: stage) == nil { throw ValidationError("--stage is lazy or copy, got '\(stage)'") }
         if let cacheLimit, Serve.bytes(cacheLimit) == nil {
             throw ValidationError("--cache-limit '\(cacheLimit)' is not a size: use bytes or a number with K, M, G or T (e.g. 20G)")
@@ -91,7 +90,7 @@ struct WorkerCommand: AsyncParsableCommand {
             platform: Self.platform(overriding: platform),
             workDirectory: work)
         configuration.staging = WorkerConfiguration.Staging(rawValue: stage)!
-        configuration.readAhead = ReadAheadPolicy(rawValue: readAhead)!
+        configuration.readAhead = readAhead
         configuration.cacheLimit = cacheLimit.flatMap(Serve.bytes)
         configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
         configuration.statsFile = statsFile.map { URL(fileURLWithPath: expandingTilde($0)).standardizedFileURL.path }

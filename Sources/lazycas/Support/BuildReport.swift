@@ -36,7 +36,7 @@ struct BuildReport: Sendable {
             "Build summary",
             "  Elements:  \(total): \(summary.built.count) built, \(summary.cached.count) cached, \(summary.failed.count) failed, \(summary.skipped.count) skipped",
             "  Time:      " + String(format: "%.2f s", seconds),
-            "  RPCs:      \(metrics.totalCalls)" + (metrics.calls.isEmpty ? "" : " (" + metrics.calls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"),
+            "  RPCs:      \(metrics.callSummary)",
             "  Sent:      \(metrics.blobsSent) blobs, \(formatBytes(metrics.bytesSent))",
             "  Received:  \(metrics.blobsReceived) blobs, \(formatBytes(metrics.bytesReceived))",
         ]
