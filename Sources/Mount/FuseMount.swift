@@ -85,8 +85,10 @@ public enum Mountpoint {
     /// - Returns: true if a stale mount was found and cleared.
     @discardableResult
     public static func clearStale(_ path: String) -> Bool {
-        var st = stat()
-        guard stat(path, &st) != 0, errno == ENOTCONN else { return false }
+        // statvfs (statfs(2)) always reaches the FUSE daemon (a stat may be answered from the kernel's
+        // attribute cache, even for a dead one).
+        var fs = statvfs()
+        guard statvfs(path, &fs) != 0, errno == ENOTCONN else { return false }
         _ = try? detach(path, lazily: true)
         return true
     }

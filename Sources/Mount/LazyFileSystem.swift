@@ -24,6 +24,11 @@ public final class LazyFileSystem: Sendable {
     let listings: DirectoryListingCache
     let readAhead: ReadAhead
     private let logger = Logger(label: "lazycas.mount")
+    /// When each blob's failure was last logged: the kernel retries a failed page read, and
+    /// many readers may hit one failure; the log says it once.
+    private let lastLogged = Mutex<[Digest: ContinuousClock.Instant]>([:])
+    /// A blob's repeated failures within this long are counted but not logged again.
+    static let failureLogInterval: Duration = .seconds(10)
 
     /// - Parameters:
     ///   - fetched: reports what `content` has brought in from the remote for this mount.
@@ -160,10 +165,22 @@ public final class LazyFileSystem: Sendable {
     }
 
     /// A blob that was being served could not be had (after some of its bytes were, for a
-    /// stream that failed its final check): logged and counted, once per reader that saw it.
+    /// stream that failed its final check): counted once per reader that saw it, logged once
+    /// per ``failureLogInterval``.
     public func failed(_ digest: Digest, at location: [(directory: Digest, name: String)], _ error: any Error) {
-        logger.error("\(path(location)): cannot fetch blob \(digest): \(error)")
         stats.update { $0.errors += 1 }
+        let now = ContinuousClock.now
+        let fresh = lastLogged.withLock { logged in
+            if let last = logged[digest], now - last < Self.failureLogInterval { return false }
+            if logged.count > 10_000 { logged.removeAll() }
+            logged[digest] = now
+            return true
+        }
+        if fresh {
+            logger.error("\(path(location)): cannot fetch blob \(digest): \(error)")
+        } else {
+            logger.debug("\(path(location)): cannot fetch blob \(digest) (again): \(error)")
+        }
     }
 
     /// A read of a blob that is arriving: answered now if its range is there, else once it is.

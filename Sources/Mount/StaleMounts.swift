@@ -22,6 +22,22 @@ public enum StaleMounts {
         return points.count
     }
 
+    /// In `directory`, whose entries are named after the process that made them (`shells/PID`),
+    /// detaches the mounts of every entry whose process is gone and removes the entry: what a
+    /// killed `lazycas shell` left behind. Returns how many entries were reclaimed.
+    @discardableResult
+    public static func reclaimDeadSessions(in directory: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var reclaimed = 0
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            detach(under: directory + "/" + entry)
+            try? FileManager.default.removeItem(atPath: directory + "/" + entry)
+            reclaimed += 1
+        }
+        return reclaimed
+    }
+
     /// mountinfo writes space, tab, newline and backslash as `\ooo`.
     static func unescape(_ field: String) -> String {
         var bytes: [UInt8] = []

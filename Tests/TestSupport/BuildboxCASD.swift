@@ -1,12 +1,15 @@
 import Foundation
+import Glibc
 
 /// A real `buildbox-casd` (BuildBox's CAS server) on a free loopback port with a private
 /// cache directory; stopped when ``stop()`` is called or the value is released.
 public final class BuildboxCASD: @unchecked Sendable {
-    // @unchecked: `process` and `port` are set once in init and only read afterwards.
+    // @unchecked: `process` and `port` change only in init and ``restart()``, which tests call
+    // from one task.
     public private(set) var port = 0
     public let cacheDir: TemporaryDirectory
     private var process = Process()
+    private let extraArguments: [String]
 
     /// `grpc://127.0.0.1:PORT`.
     public var url: String { "grpc://127.0.0.1:\(port)" }
@@ -19,28 +22,57 @@ public final class BuildboxCASD: @unchecked Sendable {
             throw TestSupportError("buildbox-casd not found at \(TestEnvironment.casdPath): run scripts/setup.sh")
         }
         cacheDir = TemporaryDirectory("casd")
-        let errors = cacheDir.path + "/casd.stderr"
+        self.extraArguments = extraArguments
         for attempt in 1...3 {
             port = freeLoopbackPort()
-            process = Process()
-            process.executableURL = URL(fileURLWithPath: TestEnvironment.casdPath)
-            process.arguments = ["--bind=127.0.0.1:\(port)"] + extraArguments + [cacheDir.path + "/cache"]
-            process.standardOutput = FileHandle.nullDevice
-            _ = FileManager.default.createFile(atPath: errors, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: errors)
-            try process.run()
             do {
-                let process = self.process
-                try await waitForListener(port: port) { process.isRunning }
+                try await launch()
                 return
-            } catch {
-                let exited = !process.isRunning
-                stop()
-                if exited, attempt < 3 { continue }
-                let stderr = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
-                throw TestSupportError("buildbox-casd did not come up: \(error)\n\(stderr.suffix(2000))")
+            } catch is Exited where attempt < 3 {
+                continue
             }
         }
+    }
+
+    /// casd exited while starting (its port was taken, most likely).
+    private struct Exited: Error, CustomStringConvertible {
+        let stderr: String
+        var description: String { "buildbox-casd exited while starting:\n\(stderr.suffix(2000))" }
+    }
+
+    /// Runs casd on ``port`` over ``cacheDir`` and waits until it listens.
+    private func launch() async throws {
+        let errors = cacheDir.path + "/casd.stderr"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: TestEnvironment.casdPath)
+        process.arguments = ["--bind=127.0.0.1:\(port)"] + extraArguments + [cacheDir.path + "/cache"]
+        process.standardOutput = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errors)
+        try process.run()
+        do {
+            let process = self.process
+            try await waitForListener(port: port) { process.isRunning }
+        } catch {
+            let exited = !process.isRunning
+            stop()
+            let stderr = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+            if exited { throw Exited(stderr: stderr) }
+            throw TestSupportError("buildbox-casd did not come up: \(error)\n\(stderr.suffix(2000))")
+        }
+    }
+
+    /// Kills casd with SIGKILL, as a crash would; its cache stays.
+    public func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Starts casd again on the same port and cache (after ``kill()`` or ``stop()``).
+    public func restart() async throws {
+        stop()
+        try await launch()
     }
 
     public func stop() {

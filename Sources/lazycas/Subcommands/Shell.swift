@@ -90,6 +90,8 @@ struct Shell: AsyncParsableCommand {
         defer { stop.restore() }
         let outcome: ProcessRunner.Outcome
         let captured: Digest?
+        // A shell killed earlier (SIGKILL, a crash) left its mount and overlay behind.
+        StaleMounts.reclaimDeadSessions(in: context.store.root + "/shells")
         let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store,
                                            content: content, seed: nodes.mapValues(\.directory), readAhead: readAhead,
                                            fetched: fetchedSoFar)
