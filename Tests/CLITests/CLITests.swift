@@ -323,6 +323,7 @@ struct CLIMountTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
         process.arguments = ["mount", root, mnt, "--foreground", "--remote", proxy.url, "--cache-dir", cache]
+        process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<200 where !Mountpoint.isMounted(mnt) { try await Task.sleep(for: .milliseconds(25)) }

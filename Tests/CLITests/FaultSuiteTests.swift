@@ -26,15 +26,12 @@ struct FaultSuiteTests {
 
     /// `lazycas mount --foreground`, waited for until mounted.
     private func mountInForeground(_ root: String, at mnt: String, remote: String, cache: String,
-                                   extra: [String] = []) async throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
-        process.arguments = ["mount", root, mnt, "--foreground", "--remote", remote, "--cache-dir", cache] + extra
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+                                   extra: [String] = [], log: String? = nil) async throws -> MountProcess {
+        let mount = try MountProcess(["mount", root, mnt, "--foreground", "--remote", remote, "--cache-dir", cache] + extra,
+                                     at: mnt, log: log)
         for _ in 0..<400 where !Mountpoint.isMounted(mnt) { try await Task.sleep(for: .milliseconds(25)) }
         #expect(Mountpoint.isMounted(mnt), "mounted at \(mnt)")
-        return process
+        return mount
     }
 
     /// Reads the whole file with read(2): 0, or the errno of the call that failed.
@@ -61,7 +58,7 @@ struct FaultSuiteTests {
         let mnt = cli.home.sub("mnt"), cache = cli.home.sub("cache")
         let first = try await mountInForeground(root, at: mnt, remote: casd.url, cache: cache)
         #expect(try await offPool { try String(contentsOfFile: mnt + "/hello.txt", encoding: .utf8) } == "hello, faults\n")
-        kill(first.processIdentifier, SIGKILL)
+        kill(first.pid, SIGKILL)
         first.waitUntilExit()
         // The kernel still lists the dead mount ("Transport endpoint is not connected").
         #expect(mounts(under: mnt) == [mnt])
@@ -134,7 +131,7 @@ struct FaultSuiteTests {
         let casd = try await BuildboxCASD()
         let (root, _) = try upload(casd, files: 4, large: 2_000_000)
         let cache = cli.home.sub("shared")
-        var processes: [(Process, String)] = []
+        var processes: [(MountProcess, String)] = []
         for i in 0..<4 {
             let mnt = cli.home.sub("mnt\(i)")
             processes.append((try await mountInForeground(root, at: mnt, remote: casd.url, cache: cache), mnt))
@@ -153,7 +150,7 @@ struct FaultSuiteTests {
         var fetched: [Int] = []
         for (process, _) in processes {
             let stats = try JSONSerialization.jsonObject(
-                with: Data(contentsOf: URL(fileURLWithPath: cache + "/mounts/\(process.processIdentifier).json"))) as? [String: Any]
+                with: Data(contentsOf: URL(fileURLWithPath: cache + "/mounts/\(process.pid).json"))) as? [String: Any]
             fetched.append(stats?["blobsFetched"] as? Int ?? -1)
         }
         #expect(fetched.allSatisfy { (0...1).contains($0) } && fetched.reduce(0, +) >= 1, "blobs fetched per process: \(fetched)")
@@ -210,6 +207,8 @@ struct FaultSuiteTests {
 
         try await casd.restart()
         proxy.setFaults { $0.delay = .zero }
+        // The proxy reconnects to the restarted server within its backoff (at most 0.5 s).
+        try await Task.sleep(for: .seconds(1))
         let whole = try await offPool { try Data(contentsOf: URL(fileURLWithPath: mnt + "/large.bin")) }
         #expect(whole == (try Data(contentsOf: URL(fileURLWithPath: source + "/large.bin"))), "the next read succeeds")
         #expect(try cli.run(["umount", mnt]).status == 0)
@@ -225,13 +224,7 @@ struct FaultSuiteTests {
         proxy.setFaults { $0.corruptReads = true }
         let mnt = cli.home.sub("mnt"), cache = cli.home.sub("cache")
         let log = cli.home.path + "/mount.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
-        process.arguments = ["mount", root, mnt, "--foreground", "--read-ahead", "off", "--remote", proxy.url, "--cache-dir", cache]
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        for _ in 0..<400 where !Mountpoint.isMounted(mnt) { try await Task.sleep(for: .milliseconds(25)) }
+        let process = try await mountInForeground(root, at: mnt, remote: proxy.url, cache: cache, extra: ["--read-ahead", "off"], log: log)
         #expect(try await offPool { Self.readAll(mnt + "/hello.txt") } == EIO)
         let digest = Digest(data: Data("hello, faults\n".utf8))
         #expect(!(try LocalContentStore(root: cache).contains(digest)), "a corrupt blob is not stored")
@@ -244,5 +237,41 @@ struct FaultSuiteTests {
         process.waitUntilExit()
         try expectConsistent(cache)
         await proxy.stop()
+    }
+}
+
+/// A `lazycas mount --foreground` process of a test. Released while still running (a test that
+/// failed half-way), it is killed and its mount detached, so nothing outlives the test; it never
+/// holds the test runner's output open.
+final class MountProcess: @unchecked Sendable {
+    // @unchecked: both properties are set once in init.
+    let process: Process
+    let mountpoint: String
+
+    init(_ arguments: [String], at mountpoint: String, log: String? = nil) throws {
+        self.mountpoint = mountpoint
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: TestEnvironment.lazycasBinary)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        if let log {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: log)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var pid: pid_t { process.processIdentifier }
+    func waitUntilExit() { process.waitUntilExit() }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? Mountpoint.detach(mountpoint, lazily: true)
     }
 }

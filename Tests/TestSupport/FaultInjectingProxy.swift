@@ -30,8 +30,13 @@ public final class FaultInjectingProxy: Sendable {
 
     /// - Parameter tls: PEM certificate and key files to serve TLS with; plaintext when nil.
     public init(upstreamPort: Int, tls: (cert: String, key: String)? = nil) async throws {
+        // An upstream that was killed and restarted is found again within half a second.
         let upstream = GRPCClient(transport: try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: upstreamPort), transportSecurity: .plaintext))
+            target: .ipv4(address: "127.0.0.1", port: upstreamPort), transportSecurity: .plaintext,
+            config: .defaults {
+                $0.backoff.initial = .milliseconds(50)
+                $0.backoff.max = .milliseconds(500)
+            }))
         self.upstream = upstream
         let security: HTTP2ServerTransport.Posix.TransportSecurity = tls.map {
             .tls(certificateChain: [.file(path: $0.cert, format: .pem)], privateKey: .file(path: $0.key, format: .pem))

@@ -32,6 +32,7 @@ public final class ServeProcess: @unchecked Sendable {
         process.environment = environment
         let logFile = home + "/serve-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logFile)
         try process.run()
         let deadline = ContinuousClock.now + .seconds(30)
