@@ -19,7 +19,8 @@ struct AccessControl: ServerInterceptor {
     ) async throws -> StreamingServerResponse<Output> {
         guard let tokens, !clientsVerified else { return try await next(request, context) }
         let method = context.descriptor.method
-        guard let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }),
+        var headers = request.metadata[stringValues: "authorization"].makeIterator()
+        guard let header = headers.next(),
               header.hasPrefix("Bearer "),
               let granted = tokens.scopes(of: header.dropFirst("Bearer ".count).drop(while: { $0 == " " }))
         else {

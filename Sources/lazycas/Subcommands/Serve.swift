@@ -81,9 +81,11 @@ struct Serve: AsyncParsableCommand {
         let root = URL(fileURLWithPath: expandingTilde(storage ?? homeDirectory + "/.local/share/lazycas/server")).standardizedFileURL.path
         let storage = try ServerStorage(root: root, maxBytes: maxSize.flatMap(Self.bytes))
         let execution = ExecutionConfiguration(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, workRoot: root + "/work")
-        let security = ServerSecurity(
-            tls: try tlsCert.map { cert throws(CASError) in try ServerSecurity.TLS(certificateChain: cert, privateKey: tlsKey!, clientCA: clientCa) },
-            tokens: try authTokens.map { path throws(CASError) in try AccessTokens(contentsOf: path) })
+        var security = ServerSecurity()
+        if let tlsCert, let tlsKey {
+            security.tls = try ServerSecurity.TLS(certificateChain: tlsCert, privateKey: tlsKey, clientCA: clientCa)
+        }
+        if let authTokens { security.tokens = try AccessTokens(contentsOf: authTokens) }
         if security.tls != nil, !addresses.contains(where: { if case .tls = $0 { true } else { false } }) {
             throw CASError(.invalidArgument, "--tls-cert is for grpcs:// listeners; none is given (--listen grpcs://HOST:PORT)")
         }
