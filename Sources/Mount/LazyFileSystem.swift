@@ -117,13 +117,14 @@ public final class LazyFileSystem: Sendable {
     ///   name of the entry below (innermost first); asked for only on a cold read.
     public func read(_ digest: Digest, offset: Int64, size: Int,
                      location: @escaping @Sendable () -> [(directory: Digest, name: String)]) -> ReadOutcome {
+        var available = content.available(digest)
         // A large file's stream starts here, on the FUSE thread, not a task switch later.
-        var started = false
-        if digest.sizeBytes > ReadAhead.smallFile, content.available(digest) == nil {
+        let started = available == nil && digest.sizeBytes > ReadAhead.smallFile
+        if started {
             content.prefetch(digest)
-            started = true
+            available = content.available(digest)
         }
-        if let blob = content.available(digest) {
+        if let blob = available {
             switch blob {
             case .arriving(let incoming):
                 stats.update { $0.reads += 1; $0.misses += started ? 1 : 0 }

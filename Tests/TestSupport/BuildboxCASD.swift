@@ -52,7 +52,9 @@ public final class BuildboxCASD: @unchecked Sendable {
         try process.run()
         do {
             let process = self.process
-            try await waitForListener(port: port) { process.isRunning }
+            // Dozens of tests start a casd at once when the suite begins: on 2 cores one may take
+            // well over 20 s to listen.
+            try await waitForListener(port: port, timeout: .seconds(90)) { process.isRunning }
         } catch {
             let exited = !process.isRunning
             stop()
