@@ -21,6 +21,12 @@ public struct Artifact: Codable, Sendable, Equatable {
     public var recorded: Date
     /// True when the ActionCache had it, so nothing ran.
     public var cached: Bool
+    /// Where the action ran (manual elements): the execution remote's URL and REAPI instance,
+    /// so that an output the remote CAS loses can be re-created there (``ArtifactHealer``).
+    public var execution: String? = nil
+    public var instance: String? = nil
+    /// The project's directory when it was built: where an `import` element's sources are.
+    public var projectRoot: String? = nil
 
     /// `PROJECT/ELEMENT/KEY`, the ref that points at ``root``.
     public var refName: String { "\(project)/\(element)/\(key)" }

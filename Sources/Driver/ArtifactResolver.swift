@@ -24,6 +24,24 @@ public struct ArtifactResolver: Sendable {
         return artifact
     }
 
+    /// Brings `files` of `artifact` (an element that runs nothing: its files are its sources')
+    /// back into the local CAS from the element's sources, as a build imports them.
+    /// - Returns: how many files were imported.
+    /// - Throws: `.notFound` when the sources no longer make the recorded tree.
+    public func restoreSources(of artifact: Artifact, files: [Digest]) throws -> Int {
+        let (_, known, planner) = try artifacts(for: artifact.element, includingItself: true)
+        guard known[artifact.element]?.root == artifact.root else {
+            throw CASError(.notFound, "the sources of '\(artifact.element)' in \(project.root) no longer make artifact \(artifact.refName)")
+        }
+        var imported = 0
+        for digest in files {
+            guard let path = planner.nodes.sourcePath(of: digest) else { continue }
+            try store.importFile(at: path, expecting: digest)
+            imported += 1
+        }
+        return imported
+    }
+
     /// The graph of `element`, the current artifacts of everything in it (each element planned
     /// once; its own too unless `includingItself` is false: a build shell needs only its
     /// dependencies), and the planner that worked them out.

@@ -2,8 +2,10 @@ import Foundation
 import Glibc
 import LocalCAS
 
-/// The artifacts built on this machine: `CACHE/artifacts/PROJECT/ELEMENT/KEY.json` records and
-/// the refs `PROJECT/ELEMENT/KEY` → root Directory that every other command understands.
+/// The artifacts built on this machine: `CACHE/artifacts/PROJECT/ELEMENT/KEY.json` records,
+/// the refs `PROJECT/ELEMENT/KEY` → root Directory that every other command understands, and
+/// the index back from a root Directory to its record (`CACHE/artifacts/roots/HASH-SIZE`, which
+/// holds the ref name), so that a tree mounted by digest is known as the artifact it is.
 ///
 /// A record is written only after the artifact's Directory nodes are local, to a temp file and
 /// renamed, so a build that fails or is interrupted leaves no artifact behind.
@@ -37,6 +39,22 @@ public struct ArtifactStore: Sendable {
         }
         try AtomicFile.write(data, to: path)
         try refs.set(artifact.refName, to: artifact.root)
+        try makeDirectories(directory + "/roots")
+        try AtomicFile.write(Data(artifact.refName.utf8), to: rootIndexPath(artifact.root))
+    }
+
+    private func rootIndexPath(_ root: Digest) -> String {
+        "\(directory)/roots/\(root.hash)-\(root.sizeBytes)"
+    }
+
+    /// The newest recorded artifact whose root is `root`: by the index, else (a record
+    /// written before the index existed) by looking through every record.
+    public func artifact(root: Digest) -> Artifact? {
+        if let data = FileManager.default.contents(atPath: rootIndexPath(root)),
+           let recorded = artifact(ref: String(decoding: data, as: UTF8.self)), recorded.root == root {
+            return recorded
+        }
+        return all().first { $0.root == root }
     }
 
     /// The artifact of `element` with `key`, if one was recorded.
@@ -51,7 +69,7 @@ public struct ArtifactStore: Sendable {
         guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
         var result: [Artifact] = []
         while let relative = enumerator.nextObject() as? String {
-            guard relative.hasSuffix(".json"),
+            guard relative.hasSuffix(".json"), !relative.hasPrefix("roots/"),
                   let data = FileManager.default.contents(atPath: directory + "/" + relative),
                   let artifact = Self.decode(data) else { continue }
             result.append(artifact)

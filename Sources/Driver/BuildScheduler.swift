@@ -184,7 +184,8 @@ public struct BuildScheduler: Sendable {
                          event: @escaping @Sendable (BuildEvent.Kind, String) -> Void) async throws -> (Artifact, fresh: Bool) {
         let known = artifacts.artifact(project: graph.project.name, element: element.name, key: plan.key)
         var artifact = Artifact(project: graph.project.name, element: element.name, key: plan.key, root: .empty, action: nil,
-                                tree: nil, stdout: nil, stderr: nil, recorded: Date(), cached: false)
+                                tree: nil, stdout: nil, stderr: nil, recorded: Date(), cached: false,
+                                projectRoot: graph.project.root)
         switch plan.work {
         case .artifact(let root):
             event(.start, "\(element.kind.rawValue) element")
@@ -207,6 +208,8 @@ public struct BuildScheduler: Sendable {
             artifact.stdout = outcome.stdout
             artifact.stderr = outcome.stderr
             artifact.cached = outcome.cached
+            artifact.execution = remotes.execution.connection.configuration.endpoint.description
+            artifact.instance = remotes.execution.connection.configuration.instance
             if options.download == .all {
                 try await downloadContent(of: outcome.root, remotes: remotes)
             }

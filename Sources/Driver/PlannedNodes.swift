@@ -32,6 +32,11 @@ final class PlannedNodes: DirectoryStore, Sendable {
         state.withLock { $0.files.merge(files) { old, _ in old } }
     }
 
+    /// Where a noted source file's bytes are.
+    func sourcePath(of digest: Digest) -> String? {
+        state.withLock { $0.files[digest] }
+    }
+
     /// Stores every node of `root` that exists only here, and the source files they name, so
     /// that the tree is complete in the local CAS (children before parents: a node in the CAS
     /// always has its Directory nodes below it there too).

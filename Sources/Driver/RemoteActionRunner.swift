@@ -12,13 +12,16 @@ public struct BuildRemotes: Sendable {
     public let execution: ExecutionClient
     /// Where artifacts are pushed, when configured (and allowed).
     public let artifactCache: ArtifactCache?
+    /// Re-creates inputs the CAS lost (evicted outputs of earlier builds); nil with `--no-heal`.
+    public let healer: ArtifactHealer?
 
     public init(cas: RemoteConnection, actionCache: RemoteConnection? = nil, execution: RemoteConnection? = nil,
-                artifactCache: ArtifactCache? = nil) {
+                artifactCache: ArtifactCache? = nil, healer: ArtifactHealer? = nil) {
         self.cas = cas
         self.actionCache = ActionCacheClient(connection: actionCache ?? cas)
         self.execution = ExecutionClient(connection: execution ?? cas)
         self.artifactCache = artifactCache
+        self.healer = healer
     }
 }
 
@@ -94,10 +97,18 @@ struct RemoteActionRunner: Sendable {
         blobs[built.action.digest] = .bytes(built.action.data)
         blobs[built.command.digest] = .bytes(built.command.data)
         let missing = try await remotes.cas.store.findMissing(Array(blobs.keys))
-        if let lost = missing.sorted().first(where: { !store.contains($0) && ![built.action.digest, built.command.digest].contains($0) }) {
-            throw CASError(.notFound, "\(element.name): input blob \(lost) is missing on \(remotes.cas.configuration.endpoint) and not in the local cache: \(provenance(of: lost, in: layers)); rebuild that element with --no-cache")
+        let lost = missing.filter { !store.contains($0) && ![built.action.digest, built.command.digest].contains($0) }
+        try await remotes.cas.store.put(blobs.filter { missing.contains($0.key) && !lost.contains($0.key) })
+        // Outputs of earlier builds that the CAS evicted, which were never local: made again.
+        for digest in lost.sorted() {
+            let what = "\(element.name): input blob \(digest) is missing on \(remotes.cas.configuration.endpoint) and not in the local cache: \(provenance(of: digest, in: layers))"
+            guard let healer = remotes.healer else { throw CASError(.notFound, what + "; rebuild that element with --no-cache, or leave out --no-heal") }
+            do {
+                try await healer.heal(digest, lost: CASError(.notFound, what))
+            } catch {
+                throw CASError(error.code, what + "; it could not be re-created (rebuild that element with --no-cache)", cause: error)
+            }
         }
-        try await remotes.cas.store.put(blobs.filter { missing.contains($0.key) })
     }
 
     /// Which layer (dependency) holds `digest`, and at what path.

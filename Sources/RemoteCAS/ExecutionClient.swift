@@ -13,7 +13,8 @@ import Synchronization
 /// operation (it restarted); REAPI allows that, since a result depends on the action's digest
 /// alone and servers merge identical executions.
 public struct ExecutionClient: Sendable {
-    let connection: RemoteConnection
+    /// The server it talks to.
+    public let connection: RemoteConnection
     let stub: Build_Bazel_Remote_Execution_V2_Execution.Client<GRPCContentStore.Transport>
 
     /// Times a broken stream is resumed before the execution is given up.

@@ -1,3 +1,4 @@
+import GRPCCore
 import Synchronization
 
 /// Counts of what crossed the network: calls per RPC method (every attempt, whether or not it
@@ -11,7 +12,8 @@ public final class Metrics: Sendable {
         /// Calls per method name (`FindMissingBlobs`, `Read`, …), every attempt counted: one
         /// that found no connection too.
         public var calls: [String: Int] = [:]
-        /// Attempts per method name that failed: no connection, a deadline, an error status.
+        /// Attempts per method name that failed: no connection, a deadline, an error status
+        /// other than NOT_FOUND (which answers: a cache miss, a blob the server lacks).
         public var failures: [String: Int] = [:]
         /// Blob bytes uploaded and downloaded.
         public var bytesSent: Int64 = 0
@@ -45,13 +47,16 @@ public final class Metrics: Sendable {
 
     public var snapshot: Snapshot { state.withLock { $0 } }
 
-    /// Runs one attempt of the call `method`, counting it, and counting it failed if it throws.
+    /// Runs one attempt of the call `method`, counting it, and counting it failed if it throws
+    /// anything but NOT_FOUND.
     public func counting<T>(_ method: String, _ body: () async throws -> T) async throws -> T {
         state.withLock { $0.calls[method, default: 0] += 1 }
         do {
             return try await body()
         } catch {
-            state.withLock { $0.failures[method, default: 0] += 1 }
+            if (error as? RPCError)?.code != .notFound {
+                state.withLock { $0.failures[method, default: 0] += 1 }
+            }
             throw error
         }
     }

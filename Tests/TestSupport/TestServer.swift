@@ -1,4 +1,5 @@
 import Foundation
+import LocalCAS
 import Server
 
 /// The REAPI servers a conformance test runs against: the same test, two implementations.
@@ -19,17 +20,37 @@ public final class TestServer: Sendable {
     public let port: Int
     /// Set for ``ServerKind/lazycasServe``.
     public let embedded: EmbeddedServer?
+    private let storage: ServerStorage?
     private let casd: BuildboxCASD?
     private let directory: TemporaryDirectory
 
-    private init(kind: ServerKind, port: Int, tls: Bool = false, embedded: EmbeddedServer?, casd: BuildboxCASD?,
-                 directory: TemporaryDirectory) {
+    private init(kind: ServerKind, port: Int, tls: Bool = false, embedded: EmbeddedServer?, storage: ServerStorage? = nil,
+                 casd: BuildboxCASD?, directory: TemporaryDirectory) {
         self.kind = kind
         self.port = port
         url = (tls ? "grpcs" : "grpc") + "://127.0.0.1:\(port)"
         self.embedded = embedded
+        self.storage = storage
         self.casd = casd
         self.directory = directory
+    }
+
+    /// Where the server keeps `digest` on disk.
+    private func blobPath(_ digest: Digest) -> String {
+        if let storage { return storage.cas.path(of: digest) }
+        return casd!.cacheDir.path + "/cache/cas/objects/\(digest.hash.prefix(2))/\(digest.hash.dropFirst(2))"
+    }
+
+    /// Deletes `digest` from the server's CAS, as an eviction would.
+    public func evict(_ digest: Digest) throws {
+        let path = blobPath(digest)
+        guard FileManager.default.fileExists(atPath: path) else { throw TestSupportError("\(kind) does not hold \(digest) (at \(path))") }
+        try FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Whether the server's CAS holds `digest`.
+    public func holds(_ digest: Digest) -> Bool {
+        FileManager.default.fileExists(atPath: blobPath(digest))
     }
 
     /// Starts a fresh server with empty storage.
@@ -54,7 +75,7 @@ public final class TestServer: Sendable {
                 execution: ExecutionConfiguration(jobs: jobs, workRoot: dir.sub("work")), security: security)
             switch server.addresses.first {
             case .tcp(_, let port)?, .tls(_, let port)?:
-                return TestServer(kind: kind, port: port, tls: tls, embedded: server, casd: nil, directory: dir)
+                return TestServer(kind: kind, port: port, tls: tls, embedded: server, storage: storage, casd: nil, directory: dir)
             default:
                 throw TestSupportError("no port")
             }

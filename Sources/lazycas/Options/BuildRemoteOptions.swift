@@ -50,9 +50,12 @@ struct BuildRemoteOptions: ParsableArguments {
         }
         do {
             let artifactCache = try urls.artifact.map { ArtifactCache(connection: try connection($0), push: push) }
-            let remotes = BuildRemotes(cas: try connection(casURL), actionCache: try connection(acURL),
-                                       execution: try connection(execURL), artifactCache: artifactCache)
+            let cas = try connection(casURL)
+            let healer = try context.healer(for: cas)
+            let remotes = BuildRemotes(cas: cas, actionCache: try connection(acURL),
+                                       execution: try connection(execURL), artifactCache: artifactCache, healer: healer)
             let result = try await body(remotes)
+            await healer?.close()
             for open in connections.values { await open.close() }
             return result
         } catch {

@@ -39,6 +39,7 @@ struct Build: AsyncParsableCommand {
     @Flag(name: .long, help: "Ignore the ActionCache: run every action again.")
     var noCache = false
 
+    @OptionGroup var heal: HealOptions
     @OptionGroup var buildRemotes: BuildRemoteOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
@@ -52,7 +53,7 @@ struct Build: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote)
+        let context = try CommandContext(global: global, remote: remote, heal: heal)
         let project = try CommandContext.project(directory)
         let graph = try ElementGraph(project: project, targets: elements)
         var options = BuildOptions()

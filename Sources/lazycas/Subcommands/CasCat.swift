@@ -21,17 +21,18 @@ struct CasCat: AsyncParsableCommand {
     @Argument(help: "Path of a file inside the tree.")
     var path: String?
 
+    @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote)
+        let context = try CommandContext(global: global, remote: remote, heal: heal)
         let root = try context.resolveTree(tree)
         let local = LocalTree(store: context.store)
         let blob: Digest
         if let path {
             if context.remote != nil, try !local.missingDirectories(under: root).isEmpty {
-                try await context.withRemote(for: "cas cat") { remote in
+                _ = try await context.withRemote(for: "cas cat") { remote in
                     try await remote.trees.fetchTree(root)
                 }
             }
@@ -44,7 +45,7 @@ struct CasCat: AsyncParsableCommand {
             blob = root
         }
         if !context.store.contains(blob) {
-            try await context.withRemote(for: "cas cat") { remote in try await remote.content.fetchAll([blob]) }
+            try await context.withRemote(for: "cas cat", reading: root) { remote in try await remote.content.fetchAll([blob]) }
         }
         try context.store.forEachChunk(of: blob) { chunk in
             FileHandle.standardOutput.write(Data(chunk))

@@ -9,7 +9,7 @@ struct CasLs: AsyncParsableCommand {
         discussion: "Run `lazycas cas get-tree` first if the tree's Directory nodes are not local."
     )
 
-    @Argument(help: ArgumentHelp("HASH/SIZE of a root Directory, or a ref, optionally followed by /PATH.", valueName: "tree[/path]"))
+    @Argument(help: ArgumentHelp("HASH/SIZE of a root Directory (then /PATH), or a ref or element NAME.bst (then :PATH).", valueName: "tree[/path]"))
     var target: String
 
     @Flag(name: .long, help: "Show each entry's digest.")
@@ -51,8 +51,8 @@ struct CasLs: AsyncParsableCommand {
 
 /// Splits a `tree[/path]` argument into a root digest and a path inside it.
 enum TreePath {
-    /// A target is `HASH/SIZE[/PATH]`; a ref name may contain `/` too, so for refs use
-    /// `REF:PATH` (or just `REF`).
+    /// A target is `HASH/SIZE[/PATH]`; a ref name may contain `/` too, so for refs and
+    /// elements it is `REF:PATH` or `NAME.bst:PATH` (or just `REF`, `NAME.bst`).
     static func split(_ target: String, context: CommandContext) throws -> (Digest, String) {
         let parts = target.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
         if parts.count >= 2, parts[0].count == 64 {
@@ -60,7 +60,7 @@ enum TreePath {
             return (root, parts.count == 3 ? String(parts[2]) : "")
         }
         if let colon = target.firstIndex(of: ":") {
-            return (try context.refs.get(String(target[..<colon])), String(target[target.index(after: colon)...]))
+            return (try context.resolveTree(String(target[..<colon])), String(target[target.index(after: colon)...]))
         }
         return (try context.resolveTree(target), "")
     }

@@ -33,6 +33,7 @@ struct Checkout: AsyncParsableCommand {
     @Flag(name: .long, help: "Hard-link non-executable files to the local cache's copies where the filesystem allows (they stay read-only).")
     var hardlink = false
 
+    @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
@@ -42,7 +43,7 @@ struct Checkout: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote)
+        let context = try CommandContext(global: global, remote: remote, heal: heal)
         let root = try context.resolveTree(tree)
         if let directory { try Self.prepare(directory, force: force) }
         let local = LocalTree(store: context.store)
@@ -50,7 +51,7 @@ struct Checkout: AsyncParsableCommand {
         let complete = try local.missingDirectories(under: root).isEmpty
         let needsFetch = try !complete || !context.store.missing(local.digests(under: root).files).isEmpty
         if needsFetch {
-            try await context.withRemote(for: "checkout") { remote in
+            try await context.withRemote(for: "checkout", reading: root) { remote in
                 try await remote.trees.fetchTree(root)
                 try await Self.fetchFiles(of: root, into: context.store, through: remote.content, following: remote.connection.metrics)
             }

@@ -42,11 +42,12 @@ struct MountCommand: AsyncParsableCommand {
     @Flag(name: .customLong("daemon-child"), help: .hidden)
     var daemonChild = false
 
+    @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote)
+        let context = try CommandContext(global: global, remote: remote, heal: heal)
         let root = try context.resolveTree(tree)
         let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
         if !daemonChild { try Mountpoint.validate(path) }
@@ -100,7 +101,7 @@ struct MountCommand: AsyncParsableCommand {
     private func serve(root: Digest, at path: String, context: CommandContext) async throws {
         if daemonChild { setsid() }
         let stats = MountStats(mountpoint: path, root: root.description)
-        let remote = try context.remote.map { OpenRemote(connection: try RemoteConnection($0), store: context.store) }
+        let remote = try context.remote.map { try context.open(try RemoteConnection($0), reading: root) }
         let (content, fetched) = MountContent.make(store: context.store, remote: remote)
         let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats,
                                 readAhead: readAhead, fetched: fetched)
@@ -162,7 +163,7 @@ enum MountContent {
         -> (content: any ContentStore, fetched: @Sendable () -> (blobs: Int, bytes: Int64)) {
         guard let remote else { return (store, { (0, 0) }) }
         let metrics = Metrics()
-        let content = ReadCachingContentStore(fast: store, slow: MetricsContentStore(base: remote.connection.store, metrics: metrics))
+        let content = ReadCachingContentStore(fast: store, slow: MetricsContentStore(base: remote.remoteContent, metrics: metrics))
         return (content, {
             let s = metrics.snapshot
             return (s.blobsReceived, s.bytesReceived)

@@ -50,6 +50,7 @@ struct Shell: AsyncParsableCommand {
     @Option(name: [.customShort("C"), .long], help: "The project directory, for NAME.bst.")
     var directory: String?
 
+    @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
@@ -62,10 +63,10 @@ struct Shell: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote)
+        let context = try CommandContext(global: global, remote: remote, heal: heal)
         if let ref { try RefStore.validate(ref) }
         let target = try resolve(context)
-        let remote = try context.remote.map { OpenRemote(connection: try RemoteConnection($0), store: context.store) }
+        let remote = try context.remote.map { try context.open(try RemoteConnection($0), reading: target.root) }
         let connection = remote?.connection
         // Missing Directory nodes come in one GetTree and are served from memory at once; they
         // are written to the local CAS in the background (thousands of small files are slow

@@ -11,12 +11,35 @@ struct CommandContext {
     let remote: RemoteConfiguration?
     /// Print an RPC summary after remote work.
     let verbose: Bool
+    /// The flags the remote came from, for connecting to the other servers an artifact names.
+    let remoteOptions: RemoteOptions?
+    /// Re-create blobs the remote lost (not `--no-heal`).
+    let heals: Bool
 
-    init(global: GlobalOptions, remote: RemoteOptions?) throws(CASError) {
+    init(global: GlobalOptions, remote: RemoteOptions?, heal: HealOptions? = nil) throws(CASError) {
         config = try global.loadConfig()
         store = try global.openStore(config)
         self.remote = try remote?.configuration(config)
         verbose = global.verbose
+        remoteOptions = remote
+        heals = heal.map { !$0.noHeal } ?? false
+    }
+
+    /// Opens the configured remote for reads through the local cache, healing lost blobs of
+    /// artifacts built here (`root`'s first) unless `--no-heal`.
+    func open(_ connection: RemoteConnection, reading root: Digest? = nil) throws(CASError) -> OpenRemote {
+        OpenRemote(connection: connection, store: store, healer: try healer(for: connection, reading: root))
+    }
+
+    /// The healer of blobs `connection`'s CAS lost, or nil with `--no-heal`.
+    func healer(for connection: RemoteConnection, reading root: Digest? = nil) throws(CASError) -> ArtifactHealer? {
+        guard heals else { return nil }
+        let (options, file) = (remoteOptions ?? RemoteOptions(), config)
+        return try ArtifactHealer(store: store, cas: connection, preferring: root) { url, instance throws(CASError) in
+            var configuration = try options.configuration(url: url, file)
+            configuration.instance = instance
+            return try RemoteConnection(configuration)
+        }
     }
 
     var refs: RefStore {
@@ -41,15 +64,23 @@ struct CommandContext {
         try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
     }
 
-    /// Runs `body` with the configured remote open, or fails if none is configured.
-    func withRemote<T: Sendable>(for command: String, _ body: (OpenRemote) async throws -> T) async throws -> T {
+    /// Runs `body` with the configured remote open (reading `root`), or fails if none is configured.
+    func withRemote<T: Sendable>(for command: String, reading root: Digest? = nil, _ body: (OpenRemote) async throws -> T) async throws -> T {
         guard let remote else {
             throw CASError(.invalidArgument, "\(command) needs a remote: pass --remote URL or set 'remote:' in the config file")
         }
         let metrics = Metrics()
         defer { if verbose { Terminal.note(metrics.snapshot.summary) } }
         return try await RemoteConnection.with(remote, metrics: metrics) { connection in
-            try await body(OpenRemote(connection: connection, store: store))
+            let open = try self.open(connection, reading: root)
+            do {
+                let result = try await body(open)
+                await open.healer?.close()
+                return result
+            } catch {
+                await open.healer?.close()
+                throw error
+            }
         }
     }
 }
@@ -58,12 +89,18 @@ struct CommandContext {
 /// in the local cache.
 struct OpenRemote: Sendable {
     let connection: RemoteConnection
+    /// Re-creates what the remote lost, unless `--no-heal`.
+    let healer: ArtifactHealer?
+    /// The remote CAS as reads see it: ``connection``'s store, healed.
+    let remoteContent: any ContentStore
     /// Reads through the local cache (``ReadCachingContentStore``).
     let content: ReadCachingContentStore
 
-    init(connection: RemoteConnection, store: LocalContentStore) {
+    init(connection: RemoteConnection, store: LocalContentStore, healer: ArtifactHealer?) {
         self.connection = connection
-        content = ReadCachingContentStore(fast: store, slow: connection.store)
+        self.healer = healer
+        remoteContent = healer.map { HealingContentStore(base: connection.store, healer: $0) } ?? connection.store
+        content = ReadCachingContentStore(fast: store, slow: remoteContent)
     }
 
     /// Brings Directory nodes into the local cache.
