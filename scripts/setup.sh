@@ -3,8 +3,9 @@
 # Idempotent: a second run with everything present does nothing and prints nothing.
 # --with-buildstream also installs BuildStream itself into .tools/bst-venv (the tests check that
 # examples/hello builds unchanged with it); --with-buildgrid installs PostgreSQL 15 and
-# BuildGrid into .tools/bgd-venv (lazycas worker's tests and scripts/cluster-demo.sh).
-# Both may be given.
+# BuildGrid into .tools/bgd-venv (lazycas worker's tests and scripts/cluster-demo.sh);
+# --with-bazel installs Debian's Bazel 4.2.3 (bazel-bootstrap, with a JDK), the REAPI client the
+# Bazel tests drive. Any of them may be given.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -13,15 +14,18 @@ BUILDGRID_VERSION=0.4.4
 APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip)
 with_buildstream=false
 with_buildgrid=false
+with_bazel=false
 for arg in "$@"; do
   case "$arg" in
     --with-buildstream) with_buildstream=true ;;
     --with-buildgrid) with_buildgrid=true ;;
-    *) echo "setup: unknown option $arg (known: --with-buildstream, --with-buildgrid)" >&2; exit 1 ;;
+    --with-bazel) with_bazel=true ;;
+    *) echo "setup: unknown option $arg (known: --with-buildstream, --with-buildgrid, --with-bazel)" >&2; exit 1 ;;
   esac
 done
 # The server binaries only; a cluster is started privately by whoever needs it.
 $with_buildgrid && APT_PACKAGES+=(postgresql-15)
+$with_bazel && APT_PACKAGES+=(bazel-bootstrap)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

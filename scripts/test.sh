@@ -6,7 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-scripts/setup.sh --with-buildstream --with-buildgrid
+scripts/setup.sh --with-buildstream --with-buildgrid --with-bazel
 export LAZYCAS_TOOLS="$ROOT/.tools"
 swift build --build-tests
 log="$(mktemp)"
@@ -27,10 +27,10 @@ done
 # - buildbox-fuse reading from a server inside the test process: a child that another test
 #   spawns meanwhile inherits descriptors of files on that mount, and its pre-exec close waits
 #   for buildbox-fuse, which waits for the very process that is spawning;
-# - the BuildGrid cluster (PostgreSQL, BuildGrid, worker processes, BuildStream): its load
-#   would stretch the timing bounds of the other suites' fault tests.
+# - the BuildGrid cluster (PostgreSQL, BuildGrid, worker processes, BuildStream) and Bazel (a
+#   JVM per command): their load would stretch the timing bounds of the other suites' fault tests.
 # A hang fails a pass at its timeout rather than at CI's limit.
-own_passes=(ThirdPartyClientTests WorkerCLITests)
+own_passes=(ThirdPartyClientTests WorkerCLITests BazelTests)
 status=0
 run_pass() {
   local limit=$1

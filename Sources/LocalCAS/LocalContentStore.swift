@@ -9,6 +9,10 @@ import Glibc
 /// several processes may write the same blob at once and readers never see a partial file.
 /// A crash mid-write leaves at most a stray temp file, which ``init(root:)`` sweeps away.
 ///
+/// Every blob file's mtime is ``blobMTime``, so that an input staged as a hard link to it has
+/// the same fixed mtime as one staged by copy; its atime is its last use (``touch(_:)``), the
+/// clock ``StoreQuota`` evicts by.
+///
 /// Thread safety: all methods may be called from any thread; the type holds no mutable state.
 public final class LocalContentStore: Sendable {
     /// The cache directory this store lives in.
@@ -60,10 +64,18 @@ public final class LocalContentStore: Sendable {
         return (path, fd)
     }
 
-    /// Makes the verified temp file at `path` visible as blob `digest`: read-only, then renamed
-    /// into place atomically. The caller has checked that the content matches `digest`.
+    /// The mtime of every blob file and of every staged input: BuildStream's fixed staging time,
+    /// 2011-11-11 11:11:11 UTC. One time for all inputs, so that `make` in an action sees no
+    /// input newer than another (a release tarball's `Makefile.in` is not regenerated).
+    public static let blobMTime = timespec(tv_sec: 1_321_009_871, tv_nsec: 0)
+
+    /// Makes the verified temp file at `path` visible as blob `digest`: read-only, its mtime
+    /// ``blobMTime`` and its atime now, then renamed into place atomically. The caller has
+    /// checked that the content matches `digest`.
     func publish(temporary path: String, as digest: Digest) throws(CASError) {
         fchmodat(AT_FDCWD, path, 0o444, 0)
+        var times = [FileTime.now, Self.blobMTime]
+        utimensat(AT_FDCWD, path, &times, 0)
         let final = self.path(of: digest)
         try Self.makeDirectory(String(final[..<final.lastIndex(of: "/")!]))
         guard rename(path, final) == 0 else {
@@ -186,7 +198,7 @@ public final class LocalContentStore: Sendable {
         return result
     }
 
-    /// Calls `visit` for every blob with its `stat` (size, and mtime: the last use, see
+    /// Calls `visit` for every blob with its `stat` (size, and atime: the last use, see
     /// ``touch(_:)``). Walks `objects/`.
     public func forEachBlob(_ visit: (Digest, stat) -> Void) {
         let fm = FileManager.default
@@ -202,8 +214,10 @@ public final class LocalContentStore: Sendable {
         }
     }
 
-    /// Marks a blob as just used (its mtime is the clock ``StoreQuota`` evicts by).
+    /// Marks a blob as just used: its atime is the clock ``StoreQuota`` evicts by (its mtime
+    /// stays ``blobMTime``).
     public func touch(_ digest: Digest) {
-        utimensat(AT_FDCWD, path(of: digest), nil, 0)
+        var times = [FileTime.now, FileTime.omit]
+        utimensat(AT_FDCWD, path(of: digest), &times, 0)
     }
 }

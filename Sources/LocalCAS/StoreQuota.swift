@@ -4,7 +4,7 @@ import Synchronization
 
 /// Keeps a ``LocalContentStore`` under a size limit by evicting the least recently used blobs.
 ///
-/// "Used" is a blob's mtime: stores set it when a blob is written and ``touch(_:)`` when it is
+/// "Used" is a blob's atime: stores set it when a blob is written and ``touch(_:)`` when it is
 /// read or found. When the bytes stored since the last count pass the limit, one eviction pass
 /// walks the store, and removes blobs oldest first until the store is at ``lowWater`` of the
 /// limit, skipping **protected** blobs: those pinned by work in progress (``pin(_:)`` — the
@@ -82,7 +82,7 @@ public final class StoreQuota: Sendable {
         var blobs: [(digest: Digest, used: timespec)] = []
         var total: Int64 = 0
         store.forEachBlob { digest, st in
-            blobs.append((digest, st.st_mtim))
+            blobs.append((digest, st.st_atim))
             total += digest.sizeBytes
         }
         blobs.sort { ($0.used.tv_sec, $0.used.tv_nsec) < ($1.used.tv_sec, $1.used.tv_nsec) }

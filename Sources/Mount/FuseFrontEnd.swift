@@ -113,6 +113,10 @@ final class FuseFrontEnd: Sendable {
         st.st_blocks = __blkcnt_t((a.size + 511) / 512)
         st.st_uid = getuid()
         st.st_gid = getgid()
+        // One fixed time, as staged inputs have (a build's `make` sees no input newer than another).
+        st.st_mtim = LocalContentStore.blobMTime
+        st.st_atim = LocalContentStore.blobMTime
+        st.st_ctim = LocalContentStore.blobMTime
         return st
     }
 

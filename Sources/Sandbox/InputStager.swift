@@ -10,6 +10,10 @@ import LocalCAS
 /// a link and corrupt the CAS, so files are copied then; executables are always copied,
 /// because a link shares the CAS file's mode and CAS files are not executable. Directories are
 /// created writable by the sandbox user (actions write their outputs next to their inputs).
+///
+/// Every file has one fixed mtime, ``LocalContentStore/blobMTime`` (a link shares the blob
+/// file's, which is that), or the `mtime` of its `NodeProperties` when the client sent one (such
+/// a file is copied, since a link cannot have an mtime of its own).
 public struct InputStager: Sendable {
     public let store: LocalContentStore
     /// Owner for staged directories; nil keeps ours.
@@ -42,9 +46,11 @@ public struct InputStager: Sendable {
         summary.directories += 1
         for file in dir.files {
             let dest = path + "/" + file.name.name
+            let mtime = file.mtime.map(Self.timespec(of:)) ?? LocalContentStore.blobMTime
             if file.digest == .empty {
                 let fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file.isExecutable ? 0o555 : 0o444)
                 guard fd >= 0 else { throw Self.error("create", dest) }
+                Self.setMTime(fd, mtime)
                 close(fd)
                 continue
             }
@@ -52,10 +58,11 @@ public struct InputStager: Sendable {
                 throw CASError(.notFound, "blob \(file.digest) of input \(dest) is not in the CAS")
             }
             let source = store.path(of: file.digest)
-            if owner != nil, !file.isExecutable, link(source, dest) == 0 {
+            if owner != nil, !file.isExecutable, file.mtime == nil, link(source, dest) == 0 {
+                Self.fixLinkedMTime(dest)
                 summary.linked += 1
             } else {
-                try Self.copy(source, to: dest, mode: file.isExecutable ? 0o555 : 0o444)
+                try Self.copy(source, to: dest, mode: file.isExecutable ? 0o555 : 0o444, mtime: mtime)
                 summary.copied += 1
             }
         }
@@ -68,7 +75,7 @@ public struct InputStager: Sendable {
         }
     }
 
-    static func copy(_ source: String, to dest: String, mode: mode_t) throws(CASError) {
+    static func copy(_ source: String, to dest: String, mode: mode_t, mtime: timespec) throws(CASError) {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw error("open", source) }
         defer { close(input) }
@@ -83,6 +90,27 @@ public struct InputStager: Sendable {
             guard n > 0 else { throw error("copy to", dest) }
             remaining -= n
         }
+        setMTime(output, mtime)
+    }
+
+    /// Sets the mtime of an open file (its atime is left alone).
+    static func setMTime(_ fd: Int32, _ mtime: timespec) {
+        var times = [FileTime.omit, mtime]
+        futimens(fd, &times)
+    }
+
+    /// A link to a blob stored before blob files had ``LocalContentStore/blobMTime``: give the
+    /// blob that mtime (it is the same inode; its atime, the eviction clock, is kept).
+    static func fixLinkedMTime(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mtim.tv_sec != LocalContentStore.blobMTime.tv_sec || st.st_mtim.tv_nsec != 0 else { return }
+        var times = [FileTime.omit, LocalContentStore.blobMTime]
+        utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
+    }
+
+    static func timespec(of date: Date) -> timespec {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        return Glibc.timespec(tv_sec: Int(seconds), tv_nsec: Int((date.timeIntervalSince1970 - seconds) * 1e9))
     }
 
     static func error(_ what: String, _ path: String) -> CASError {

@@ -111,6 +111,11 @@ final class ActionExecutor: Sendable {
         let root = job + "/root"
         metadata.inputFetchStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         _ = try InputStager(store: storage.cas, owner: user).stage(inputRoot, at: root)
+        do {
+            try spec.createOutputParents(in: root, owner: user)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "action \(actionDigest): \(error.description)")
+        }
         metadata.inputFetchCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
         metadata.executionStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         let outcome = try await spec.run(root: root, user: user, stdout: job + "/stdout", stderr: job + "/stderr")

@@ -170,6 +170,7 @@ final class LeaseRunner: Sendable {
             let root = try WritableLazyRoot(root: prepared.inputRoot, in: scratch + "/root", store: store, content: files, seed: [:],
                                             readAhead: configuration.readAhead, fetched: fetchedSoFar)
             do {
+                try Self.createOutputParents(spec, in: root.overlay.merged, owner: nil)
                 started()
                 ended(try await spec.run(root: root.overlay.merged, user: nil, stdout: stdout, stderr: stderr))
                 let after = try OverlayCapture(store: store).capture(lower: root.lower, upper: root.overlay.upper, written: &ran.written)
@@ -183,6 +184,7 @@ final class LeaseRunner: Sendable {
             try await files.fetchAll(store.missing(prepared.inputs.files))
             let root = scratch + "/root"
             _ = try InputStager(store: store, owner: copyUser).stage(prepared.inputRoot, at: root)
+            try Self.createOutputParents(spec, in: root, owner: copyUser)
             started()
             ended(try await spec.run(root: root, user: copyUser, stdout: stdout, stderr: stderr))
             set(try OutputCapture(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: root), in: &ran.result)
@@ -191,6 +193,15 @@ final class LeaseRunner: Sendable {
         ran.result.stdoutDigest = try store.importFile(at: stdout).proto
         ran.result.stderrDigest = try store.importFile(at: stderr).proto
         return ran
+    }
+
+    /// ``ActionSpec/createOutputParents(in:owner:)``; a path in the way is the client's error.
+    private static func createOutputParents(_ spec: ActionSpec, in root: String, owner: SandboxUser?) throws(LeaseError) {
+        do {
+            try spec.createOutputParents(in: root, owner: owner)
+        } catch {
+            throw LeaseError(code: .invalidArgument, error.description)
+        }
     }
 
     /// Offers the server what the action produced (one FindMissingBlobs, then batches): input

@@ -28,7 +28,17 @@ final class MountProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
     var pid: pid_t { process.processIdentifier }
-    func waitUntilExit() { process.waitUntilExit() }
+    /// Waits for the exit; after 30 s (an unmount that failed leaves the process serving) it is
+    /// killed, so that a failing test does not also hang the runner.
+    /// - Returns: whether it exited by itself.
+    @discardableResult
+    func waitUntilExit() -> Bool {
+        for _ in 0..<600 where process.isRunning { usleep(50_000) }
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return false
+    }
 
     deinit {
         if process.isRunning {

@@ -102,7 +102,7 @@ struct ServeSecurityTests {
         let cli = self.cli
         func put(_ identity: [String]) async throws -> CLI.Result {
             try await offPool {
-                try cli.run(["cas", "put", src, "--remote", server.url, "--server-cert", certs.ca, "--timeout", "10",
+                try cli.run(["cas", "put", src, "--remote", server.url, "--server-cert", certs.ca, "--timeout", "30",
                              "--cache-dir", cli.home.sub("c-\(UUID().uuidString.prefix(8))")] + identity)
             }
         }

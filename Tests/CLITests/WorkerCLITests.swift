@@ -15,13 +15,17 @@ struct WorkerCLITests {
     let cli = CLI()
 
     /// Starts a cluster and the named workers, runs `body`, and always stops them all.
-    func withCluster(workers names: [String], capacity: Int = 1, extra: [String] = [],
+    /// `extra` arguments go to every worker, `perWorker[NAME]` to that one.
+    func withCluster(workers names: [String], capacity: Int = 1, extra: [String] = [], perWorker: [String: [String]] = [:],
                      _ body: (BuildGridCluster, [WorkerProcess], TemporaryDirectory) async throws -> Void) async throws {
         let cluster = try await BuildGridCluster.start()
         let dir = TemporaryDirectory("workers")
         var workers: [WorkerProcess] = []
         do {
-            for name in names { workers.append(try await WorkerProcess.start(name, cluster: cluster, in: dir, capacity: capacity, extra: extra)) }
+            for name in names {
+                workers.append(try await WorkerProcess.start(name, cluster: cluster, in: dir, capacity: capacity,
+                                                             extra: extra + perWorker[name, default: []]))
+            }
             for worker in workers {
                 let registered = await worker.waitUntil(timeout: .seconds(30)) { $0.counter("sessionsCreated") >= 1 }
                 #expect(registered, "\(worker.name) did not register:\n\(worker.log)\n\(cluster.log)")
@@ -75,6 +79,23 @@ struct WorkerCLITests {
             #expect(again.stderr.contains("0 built, 5 cached"), "\(again.stderr)")
             #expect(!again.stderr.contains("Execute"))
             #expect(workers.map { $0.counter("leasesTaken") }.reduce(0, +) == 3)
+        }
+    }
+
+    /// Bazel's genrules write into directories their input roots lack (`bazel-out/…`); one
+    /// worker stages lazily, the other by copy.
+    @Test func bazelBuildsGenrulesThroughBuildGridOnLazycasWorkers() async throws {
+        try #require(TestEnvironment.bazelTestsEnabled)
+        try await withCluster(workers: ["lazy", "copy"], capacity: 2, extra: ["--platform", "lazycas.host-tools=true"],
+                              perWorker: ["copy": ["--stage", "copy"]]) { cluster, workers, _ in
+            let workspace = try BazelWorkspace()
+            let build = try await workspace.build(["--remote_executor=\(cluster.url)", "--remote_instance_name=\(cluster.instance)"]
+                                                   + BazelTests.remoteFlags)
+            #expect(build.status == 0, "\(build.output.suffix(3000))\n\(workers.map(\.log).joined(separator: "\n"))")
+            #expect(build.processes["remote"] == BazelWorkspace.targets.count, "\(build.output.suffix(1500))")
+            #expect(workers.map { $0.counter("leasesCompleted") }.reduce(0, +) == BazelWorkspace.targets.count)
+            #expect(workspace.output("a/b/c/deep.txt") == "INPUT\nGENERATED\n")
+            #expect(workspace.output("stamp.txt") == "1321009871\n", "inputs are staged with BuildStream's fixed mtime")
         }
     }
 

@@ -45,6 +45,15 @@ struct MountTests {
         #expect(mounted == source)
         #expect(mounted.count > 300)
         #expect(m.fetchCalls == 0, "metadata must not touch the network")
+        // Every node has one fixed mtime, BuildStream's staging time.
+        let mtimes = try await offPool { () throws -> Set<Int> in
+            var st = stat()
+            return Set(try ["d1/same2", "bin/tool", "empty-dir", "."].map { path throws -> Int in
+                guard lstat(m.path + "/" + path, &st) == 0 else { throw Errno(code: errno) }
+                return st.st_mtim.tv_sec
+            })
+        }
+        #expect(mtimes == [1_321_009_871])
 
         // Every file reads back byte for byte.
         let files = source.filter { $0.value.hasPrefix("file") }.keys.sorted()

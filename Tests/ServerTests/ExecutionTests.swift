@@ -17,7 +17,8 @@ struct TestAction {
     var actionDigest: Digest
 
     init(script: String, outputs: [String] = [], files: [String: String] = [:], timeout: Int64 = 0,
-         hostTools: Bool = false, workingDirectory: String = "", skipUploading: Set<String> = []) throws {
+         hostTools: Bool = false, workingDirectory: String = "", skipUploading: Set<String> = [],
+         symlinks: [String: String] = [:]) throws {
         store = try LocalContentStore(root: dir.sub("cache"))
         let root = dir.sub("root")
         var fixture = TreeFixture(root: root)
@@ -25,6 +26,7 @@ struct TestAction {
         try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
         try FileManager.default.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
+        for (path, target) in symlinks { try FileManager.default.createSymbolicLink(atPath: root + "/" + path, withDestinationPath: target) }
         let tree = try TreeImporter(store: store, storeFiles: true).importDirectory(at: root)
         inputRoot = tree.root
         blobs = tree.directories.mapValues { .bytes($0) }
@@ -104,6 +106,45 @@ struct ExecutionTests {
             #expect(Digest(data: try tree.root.serializedData()).proto == dir.rootDirectoryDigest)
             #expect(tree.root.files.map(\.name) == ["g"])
             #expect(try await blob(s, tree.root.files[0].digest) == Data("nested\n".utf8))
+        }
+        await server.stop()
+    }
+
+    /// Bazel's genrules write `bazel-out/…/out.txt` into directories its input roots lack.
+    @Test func theDirectoriesLeadingToOutputsAreCreatedAndASymlinkInTheWayIsRefused() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "echo made > bazel-out/k8-fastbuild/bin/out_0.txt && mkdir gen/tree && echo leaf > gen/tree/leaf",
+                                    outputs: ["bazel-out/k8-fastbuild/bin/out_0.txt", "gen/tree"])
+        let escape = try TestAction(script: "echo x > up/out.txt", outputs: ["up/out.txt"], symlinks: ["up": "/tmp"])
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let (response, _) = try await execute(s, action.actionDigest)
+            #expect(response.status.code == 0)
+            let stderr = String(decoding: try await blob(s, response.result.stderrDigest), as: UTF8.self)
+            #expect(response.result.exitCode == 0, "\(stderr)")
+            #expect(response.result.outputFiles.map(\.path) == ["bazel-out/k8-fastbuild/bin/out_0.txt"])
+            #expect(try await blob(s, response.result.outputFiles[0].digest) == Data("made\n".utf8))
+            #expect(response.result.outputDirectories.map(\.path) == ["gen/tree"], "the output directory itself is the action's to make")
+
+            try await escape.upload(s)
+            let (refused, _) = try await execute(s, escape.actionDigest)
+            #expect(refused.status.code == Int32(RPCError.Code.invalidArgument.rawValue))
+            #expect(refused.status.message.contains("'up' is a symlink"), "\(refused.status.message)")
+        }
+        await server.stop()
+    }
+
+    /// A linked input (in.txt) and a copied one (the executable busybox) alike.
+    @Test func inputsAreStagedWithBuildStreamsFixedMTime() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        let action = try TestAction(script: "stat -c %Y in.txt bin/busybox > out.txt", outputs: ["out.txt"], files: ["in.txt": "input\n"])
+        try await Stubs.with(server) { s in
+            try await action.upload(s)
+            let (response, _) = try await execute(s, action.actionDigest)
+            let stderr = String(decoding: try await blob(s, response.result.stderrDigest), as: UTF8.self)
+            #expect(response.result.exitCode == 0, "\(stderr)")
+            let out = try #require(response.result.outputFiles.first)
+            #expect(try await blob(s, out.digest) == Data("1321009871\n1321009871\n".utf8))
         }
         await server.stop()
     }

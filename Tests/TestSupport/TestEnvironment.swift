@@ -38,6 +38,14 @@ public enum TestEnvironment {
         isCI || (access(bgdPath, X_OK) == 0 && access("/usr/lib/postgresql/15/bin/initdb", X_OK) == 0 && geteuid() == 0)
     }
 
+    /// Debian's Bazel 4.2.3 (`scripts/setup.sh --with-bazel`).
+    public static let bazelPath = "/usr/bin/bazel"
+
+    /// True when Bazel is installed, or when we are in CI.
+    public static var bazelTestsEnabled: Bool {
+        isCI || access(bazelPath, X_OK) == 0
+    }
+
     /// True when buildbox-casd can run, or when we are in CI (so the test runs and fails loudly).
     public static var casdTestsEnabled: Bool {
         isCI || access(casdPath, X_OK) == 0
