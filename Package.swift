@@ -30,6 +30,7 @@ let targets: [Target] = [
         name: "LocalCAS",
         dependencies: [
             "REAPI",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ],

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything lazycas needs on a fresh Debian machine (run as root).
 # Idempotent: a second run with everything present does nothing and prints nothing.
-# --with-buildstream also installs BuildStream itself into .tools/bst-venv (the tests check that
-# examples/hello builds unchanged with it); --with-buildgrid installs PostgreSQL 15 and
+# --with-buildstream also installs BuildStream and buildstream-plugins into .tools/bst-venv (the
+# tests check that examples/hello builds unchanged with it), autoconf and automake (the tests make
+# a release tarball with them) and a toolchain sysroot from Debian's packages into .tools/sysroot
+# (gcc, make, coreutils…: what an autotools element builds with); --with-buildgrid installs PostgreSQL 15 and
 # BuildGrid into .tools/bgd-venv (lazycas worker's tests and scripts/cluster-demo.sh);
 # --with-bazel installs Debian's Bazel 4.2.3 (bazel-bootstrap, with a JDK), the REAPI client the
 # Bazel tests drive. Any of them may be given.
@@ -11,6 +13,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 BUILDSTREAM_VERSION=2.8.1
 BUILDGRID_VERSION=0.4.4
+BUILDSTREAM_PLUGINS_VERSION=2.8.0
+# The toolchain sysroot: a C compiler and what ./configure && make need, with their libraries.
+SYSROOT_PACKAGES=(dash coreutils sed grep mawk make diffutils findutils gcc-12 cpp-12 binutils
+  binutils-x86-64-linux-gnu libbinutils libctf0 libctf-nobfd0 libjansson4 libgprofng0 libc6 libc6-dev
+  linux-libc-dev libgcc-12-dev libgcc-s1 libcrypt-dev libcrypt1 libgmp10 libmpfr6 libmpc3 libisl23
+  zlib1g libzstd1 libstdc++6 libpcre2-8-0 libselinux1 libacl1 libattr1 libnsl-dev libnsl2 libtirpc-dev
+  libtirpc3 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libcom-err2 libkrb5support0 libkeyutils1 libssl3
+  libasan8 libtsan2 liblsan0 libubsan1 libitm1 libquadmath0 libatomic1 libgomp1 libcc1-0)
 APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip)
 with_buildstream=false
 with_buildgrid=false
@@ -25,6 +35,7 @@ for arg in "$@"; do
 done
 # The server binaries only; a cluster is started privately by whoever needs it.
 $with_buildgrid && APT_PACKAGES+=(postgresql-15)
+$with_buildstream && APT_PACKAGES+=(autoconf automake)
 $with_bazel && APT_PACKAGES+=(bazel-bootstrap)
 
 missing=()
@@ -62,6 +73,37 @@ if $with_buildstream && [ ! -x "$TOOLS/bst-venv/bin/bst" ]; then
   echo "setup: installing BuildStream $BUILDSTREAM_VERSION into .tools/bst-venv"
   python3 -m venv "$TOOLS/bst-venv"
   "$TOOLS/bst-venv/bin/pip" install -q --disable-pip-version-check "buildstream==$BUILDSTREAM_VERSION"
+fi
+if $with_buildstream && ! "$TOOLS/bst-venv/bin/python" -c 'import buildstream_plugins' 2>/dev/null; then
+  echo "setup: installing buildstream-plugins $BUILDSTREAM_PLUGINS_VERSION into .tools/bst-venv"
+  "$TOOLS/bst-venv/bin/pip" install -q --disable-pip-version-check "buildstream-plugins==$BUILDSTREAM_PLUGINS_VERSION"
+fi
+
+# The sysroot: Debian's packages unpacked into a merged-/usr tree (no maintainer scripts run),
+# the names a build expects linked (sh, cc, gcc, awk), documentation left out.
+if $with_buildstream && [ ! -x "$TOOLS/sysroot/usr/bin/gcc" ]; then
+  echo "setup: making the toolchain sysroot in .tools/sysroot"
+  work="$(mktemp -d)"
+  (cd "$work" && apt-get download -q=2 "${SYSROOT_PACKAGES[@]}" 2>/dev/null)
+  mkdir -p "$work/x"
+  for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
+  rm -rf "$TOOLS/sysroot.new"
+  mkdir -p "$TOOLS/sysroot.new/usr"
+  cp -a "$work/x/usr/." "$TOOLS/sysroot.new/usr/"
+  for top in bin sbin lib lib64; do
+    if [ -d "$work/x/$top" ]; then
+      mkdir -p "$TOOLS/sysroot.new/usr/$top"
+      cp -a "$work/x/$top/." "$TOOLS/sysroot.new/usr/$top/"
+    fi
+    ln -s "usr/$top" "$TOOLS/sysroot.new/$top"
+  done
+  ln -sf dash "$TOOLS/sysroot.new/usr/bin/sh"
+  ln -sf mawk "$TOOLS/sysroot.new/usr/bin/awk"
+  for tool in gcc cc; do ln -sf gcc-12 "$TOOLS/sysroot.new/usr/bin/$tool"; done
+  ln -sf cpp-12 "$TOOLS/sysroot.new/usr/bin/cpp"
+  rm -rf "$TOOLS"/sysroot.new/usr/share/{doc,man,info,locale,lintian,bug}
+  rm -rf "$work" "$TOOLS/sysroot"
+  mv "$TOOLS/sysroot.new" "$TOOLS/sysroot"
 fi
 
 if $with_buildgrid && [ ! -x "$TOOLS/bgd-venv/bin/bgd" ]; then

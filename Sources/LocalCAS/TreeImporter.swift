@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import REAPI
+import SwiftProtobuf
 
 /// A local directory turned into REAPI Directory nodes.
 public struct ImportedTree: Sendable {
@@ -26,6 +27,16 @@ public struct ImportedTree: Sendable {
 public struct TreeImporter: Sendable {
     public let nodes: any DirectoryStore
     public let files: LocalContentStore?
+    /// What each file node records of the file besides its content and executable bit (a
+    /// Command's `output_node_properties`); nothing by default, so that a tree's digest
+    /// depends on content alone.
+    public var properties: Set<NodeProperty> = []
+
+    /// A file attribute a `FileNode` can carry in its `node_properties`.
+    public enum NodeProperty: String, Sendable, Hashable {
+        case mtime
+        case unixMode = "unix_mode"
+    }
 
     public init(nodes: any DirectoryStore, files: LocalContentStore?) {
         self.nodes = nodes
@@ -84,7 +95,7 @@ public struct TreeImporter: Sendable {
             switch st.st_mode & S_IFMT {
             case S_IFREG:
                 let digest = try fileDigest(child)
-                directory[name] = .file(digest, isExecutable: (st.st_mode & S_IXUSR) != 0)
+                directory[name] = fileEntry(digest, st)
                 tree.files[digest] = tree.files[digest] ?? child
                 tree.fileCount += 1
                 tree.fileBytes += digest.sizeBytes
@@ -100,6 +111,28 @@ public struct TreeImporter: Sendable {
         try nodes.putDirectory(data, digest: digest)
         tree.directories[digest] = data
         return digest
+    }
+
+    /// The file node of a file with `digest` and `st`, with the ``properties`` asked for.
+    public func fileEntry(_ digest: Digest, _ st: stat) -> DirectoryBuilder.Entry {
+        var node = Build_Bazel_Remote_Execution_V2_FileNode()
+        node.digest = digest.proto
+        node.isExecutable = (st.st_mode & S_IXUSR) != 0
+        if let recorded = Self.nodeProperties(properties, of: st) { node.nodeProperties = recorded }
+        return .file(node)
+    }
+
+    /// `properties` of a file with `st`, or nil for none.
+    public static func nodeProperties(_ properties: Set<NodeProperty>, of st: stat) -> Build_Bazel_Remote_Execution_V2_NodeProperties? {
+        guard !properties.isEmpty else { return nil }
+        var recorded = Build_Bazel_Remote_Execution_V2_NodeProperties()
+        if properties.contains(.mtime) {
+            recorded.mtime = Google_Protobuf_Timestamp(seconds: Int64(st.st_mtim.tv_sec), nanos: Int32(st.st_mtim.tv_nsec))
+        }
+        if properties.contains(.unixMode) {
+            recorded.unixMode = Google_Protobuf_UInt32Value(UInt32(st.st_mode & 0o7777))
+        }
+        return recorded
     }
 
     private func fileDigest(_ path: String) throws(CASError) -> Digest {

@@ -15,6 +15,11 @@ public struct ActionSpec: Sendable {
     public let timeout: Duration
     /// The platform asked for the host's /usr, /bin, /lib… (read-only).
     public let hostTools: Bool
+    /// What output file nodes record besides content (`output_node_properties`: `mtime`,
+    /// `unix_mode`; other names are ignored).
+    public var outputNodeProperties: Set<TreeImporter.NodeProperty> {
+        Set(command.outputNodeProperties.compactMap(TreeImporter.NodeProperty.init(rawValue:)))
+    }
 
     /// The longest an action may ask to run.
     public static let maxTimeout = Duration.seconds(24 * 3600)

@@ -23,6 +23,10 @@ public struct OutputCapture: Sendable {
         public var files: [Build_Bazel_Remote_Execution_V2_OutputFile] = []
         public var directories: [Build_Bazel_Remote_Execution_V2_OutputDirectory] = []
         public var symlinks: [Build_Bazel_Remote_Execution_V2_OutputSymlink] = []
+        /// The symlinks among the declared `output_files` and `output_directories` of a v2.0
+        /// Command (``ActionSpec/conform(_:)``).
+        public var fileSymlinks: [Build_Bazel_Remote_Execution_V2_OutputSymlink] = []
+        public var directorySymlinks: [Build_Bazel_Remote_Execution_V2_OutputSymlink] = []
     }
 
     /// Captures `paths`, relative to `workingDirectory`, itself relative to the staged `root`.
@@ -30,7 +34,9 @@ public struct OutputCapture: Sendable {
     /// decides). Every directory on the way, the working directory's included, must be a real
     /// directory inside `root`: the action owns the tree and may have replaced any of them
     /// with a symlink to the host.
-    public func capture(_ paths: [String], workingDirectory: String, root: String) throws(CASError) -> Outputs {
+    /// `properties` are what file nodes record besides content (the Command's `output_node_properties`).
+    public func capture(_ paths: [String], workingDirectory: String, root: String,
+                        properties: Set<TreeImporter.NodeProperty> = []) throws(CASError) -> Outputs {
         var outputs = Outputs()
         for relative in paths {
             let inRoot = workingDirectory.isEmpty ? relative : workingDirectory + "/" + relative
@@ -43,9 +49,12 @@ public struct OutputCapture: Sendable {
                 file.path = relative
                 file.digest = try store.importFile(at: path).proto
                 file.isExecutable = st.st_mode & S_IXUSR != 0
+                if let recorded = TreeImporter.nodeProperties(properties, of: st) { file.nodeProperties = recorded }
                 outputs.files.append(file)
             case S_IFDIR:
-                let imported = try TreeImporter(store: store, storeFiles: true).importDirectory(at: path)
+                var importer = TreeImporter(store: store, storeFiles: true)
+                importer.properties = properties
+                let imported = try importer.importDirectory(at: path)
                 var dir = Build_Bazel_Remote_Execution_V2_OutputDirectory()
                 dir.path = relative
                 do {

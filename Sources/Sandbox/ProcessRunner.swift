@@ -38,6 +38,20 @@ public enum ProcessRunner {
         guard let closeFrom = Self.addCloseFrom, closeFrom(actions, 3) == 0 else {
             throw SandboxError("cannot ask posix_spawn to close inherited descriptors (glibc 2.34 or newer is needed)")
         }
+        // Nor any signal of ours blocked or ignored: a thread of this process may block most of
+        // them, and a command that inherited SIGCHLD blocked never hears of its children's exits.
+        let attributes = UnsafeMutablePointer<posix_spawnattr_t>.allocate(capacity: 1)
+        posix_spawnattr_init(attributes)
+        defer {
+            posix_spawnattr_destroy(attributes)
+            attributes.deallocate()
+        }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(attributes, &none)
+        posix_spawnattr_setsigdefault(attributes, &all)
+        posix_spawnattr_setflags(attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let path = "PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin")
         let cArgs = CStringArray(argv)
         let cEnv = CStringArray([path])
@@ -60,7 +74,7 @@ public enum ProcessRunner {
         DispatchQueue.global().asyncAfter(
             deadline: .now() + .nanoseconds(Int(min(seconds, Int64(Int.max / 1_000_000_000 - 1))) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)),
             execute: timer)
-        let request = SpawnRequest(argv: argv[0], actions: actions, attributes: nil, arguments: cArgs.pointer, environment: cEnv.pointer)
+        let request = SpawnRequest(argv: argv[0], actions: actions, attributes: attributes, arguments: cArgs.pointer, environment: cEnv.pointer)
         defer { timer.cancel() }
         let result = await withTaskCancellationHandler {
             await spawnAndWait(request, state: state)

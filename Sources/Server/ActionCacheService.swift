@@ -11,10 +11,34 @@ struct ActionCacheService: Build_Bazel_Remote_Execution_V2_ActionCache.SimpleSer
 
     func getActionResult(request: Build_Bazel_Remote_Execution_V2_GetActionResultRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_ActionResult {
         let action = try Digest.fromRequest(request.actionDigest, field: "action_digest")
-        guard let result = storage.cachedResult(for: action) else {
+        guard var result = storage.cachedResult(for: action) else {
             throw RPCError(code: .notFound, message: "no result for action \(action)")
         }
+        inline(into: &result, request)
         return result
+    }
+
+    /// Most bytes inlined into one response: the rest stay digests (REAPI lets a server omit
+    /// inlining, and requires it where the response would grow too large).
+    static let inlineLimit: Int64 = 1 << 20
+
+    /// Puts the bytes of stdout, stderr and the named output files into `result`, as far as
+    /// ``inlineLimit`` allows, when the request asks.
+    private func inline(into result: inout Build_Bazel_Remote_Execution_V2_ActionResult,
+                        _ request: Build_Bazel_Remote_Execution_V2_GetActionResultRequest) {
+        var budget = Self.inlineLimit
+        func bytes(_ proto: Build_Bazel_Remote_Execution_V2_Digest) -> Data? {
+            guard let digest = try? Digest(proto), digest.sizeBytes <= budget,
+                  let data = try? storage.cas.read(digest) else { return nil }
+            budget -= digest.sizeBytes
+            return data
+        }
+        if request.inlineStdout, result.hasStdoutDigest, let data = bytes(result.stdoutDigest) { result.stdoutRaw = data }
+        if request.inlineStderr, result.hasStderrDigest, let data = bytes(result.stderrDigest) { result.stderrRaw = data }
+        let wanted = Set(request.inlineOutputFiles)
+        for i in result.outputFiles.indices where wanted.contains(result.outputFiles[i].path) {
+            if let data = bytes(result.outputFiles[i].digest) { result.outputFiles[i].contents = data }
+        }
     }
 
     func updateActionResult(request: Build_Bazel_Remote_Execution_V2_UpdateActionResultRequest, context: ServerContext) async throws -> Build_Bazel_Remote_Execution_V2_ActionResult {

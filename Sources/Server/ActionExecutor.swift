@@ -75,6 +75,9 @@ final class ActionExecutor: Sendable {
         let commandDigest = try Digest.fromRequest(action.commandDigest, field: "Action.command_digest")
         let command: Build_Bazel_Remote_Execution_V2_Command = try load(commandDigest, what: "Command")
         let inputRoot = try Digest.fromRequest(action.inputRootDigest, field: "Action.input_root_digest")
+        if let why = PlatformOffer.host.unmet(ActionSpec.requestedPlatform(action, command)) {
+            throw RPCError(code: .failedPrecondition, message: "action \(actionDigest): \(why)")
+        }
         // The inputs stay in the CAS (no eviction) until the action is done with them: each is
         // pinned before it is checked, so an eviction pass cannot slip in between.
         let pinned = try checkInputs(inputRoot) + [actionDigest, commandDigest]
@@ -122,10 +125,10 @@ final class ActionExecutor: Sendable {
         metadata.executionCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
         metadata.outputUploadStartTimestamp = Google_Protobuf_Timestamp(date: Date())
         var result = Build_Bazel_Remote_Execution_V2_ActionResult()
-        let captured = try OutputCapture(store: storage.cas).capture(spec.outputs, workingDirectory: spec.command.workingDirectory, root: root)
-        result.outputFiles = captured.files
-        result.outputDirectories = captured.directories
-        result.outputSymlinks = captured.symlinks
+        var captured = try OutputCapture(store: storage.cas).capture(spec.outputs, workingDirectory: spec.command.workingDirectory, root: root,
+                                                                     properties: spec.outputNodeProperties)
+        let mismatch = spec.conform(&captured)
+        captured.fill(&result)
         result.stdoutDigest = try storage.cas.importFile(at: job + "/stdout").proto
         result.stderrDigest = try storage.cas.importFile(at: job + "/stderr").proto
         metadata.outputUploadCompletedTimestamp = Google_Protobuf_Timestamp(date: Date())
@@ -133,12 +136,15 @@ final class ActionExecutor: Sendable {
         result.executionMetadata = metadata
         var response = Build_Bazel_Remote_Execution_V2_ExecuteResponse()
         if let status = spec.record(outcome, in: &result, name: actionDigest.description) { response.status = status }
+        if let mismatch, response.status.isOK {
+            response.status = Google_Rpc_Status(.failedPrecondition, "action \(actionDigest): \(mismatch)")
+        }
         response.result = result
         // The client is about to fetch what the action produced: keep it from eviction.
         let produced = storage.referencedBlobs(of: result)
         storage.quota?.protect(produced, for: ServerStorage.freshResult)
         storage.stored(produced.reduce(0) { $0 + $1.sizeBytes })
-        if case .exited(0) = outcome, !action.doNotCache {
+        if case .exited(0) = outcome, !action.doNotCache, response.status.isOK {
             try storage.storeResult(result, for: actionDigest)
         }
         logger.info("action \(actionDigest): \(outcome)")

@@ -88,7 +88,9 @@ final class LeaseRunner: Sendable {
     private struct Ran {
         var result = Build_Bazel_Remote_Execution_V2_ActionResult()
         var written: Set<Digest> = []
-        var timeoutStatus: Google_Rpc_Status?
+        /// A status for the result: DEADLINE_EXCEEDED for a timeout, FAILED_PRECONDITION for an
+        /// output of another kind than declared.
+        var status: Google_Rpc_Status?
     }
 
     /// The lease's action, start to finish: prepare, run staged, upload.
@@ -116,7 +118,7 @@ final class LeaseRunner: Sendable {
         metadata.outputUploadCompletedTimestamp = .init(date: Date())
         metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp
         ran.result.executionMetadata = metadata
-        return (ran.result, ran.timeoutStatus)
+        return (ran.result, ran.status)
     }
 
     /// The Action and Command, checked, and the input root's Directory nodes made local (only
@@ -129,6 +131,9 @@ final class LeaseRunner: Sendable {
         let rootWasLocal = store.contains(inputRoot)
         try await cached.fetchAll([commandDigest, inputRoot])
         let command = try Build_Bazel_Remote_Execution_V2_Command(serializedBytes: try store.read(commandDigest))
+        if let why = PlatformOffer(configuration.platform).unmet(ActionSpec.requestedPlatform(action, command)) {
+            throw LeaseError(code: .failedPrecondition, "action \(actionDigest): \(why)")
+        }
         let spec = try ActionSpec(action: action, command: command, name: actionDigest.description,
                                   defaultTimeout: configuration.defaultActionTimeout)
         record.directoriesFetched = try await TreeFetcher(store: store, through: cached, server: connection.cas)
@@ -163,7 +168,7 @@ final class LeaseRunner: Sendable {
         func ended(_ outcome: ProcessRunner.Outcome) {
             metadata.executionCompletedTimestamp = .init(date: Date())
             metadata.outputUploadStartTimestamp = metadata.executionCompletedTimestamp
-            ran.timeoutStatus = spec.record(outcome, in: &ran.result, name: name)
+            ran.status = spec.record(outcome, in: &ran.result, name: name)
         }
         switch configuration.staging {
         case .lazy:
@@ -174,7 +179,7 @@ final class LeaseRunner: Sendable {
                 started()
                 ended(try await spec.run(root: root.overlay.merged, user: nil, stdout: stdout, stderr: stderr))
                 let after = try OverlayCapture(store: store).capture(lower: root.lower, upper: root.overlay.upper, written: &ran.written)
-                set(try TreeOutputs(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: after), in: &ran.result)
+                set(try TreeOutputs(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: after), of: prepared, in: &ran)
             } catch {
                 await root.close()
                 throw error
@@ -187,7 +192,8 @@ final class LeaseRunner: Sendable {
             try Self.createOutputParents(spec, in: root, owner: copyUser)
             started()
             ended(try await spec.run(root: root, user: copyUser, stdout: stdout, stderr: stderr))
-            set(try OutputCapture(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: root), in: &ran.result)
+            set(try OutputCapture(store: store).capture(spec.outputs, workingDirectory: workingDirectory, root: root,
+                                                        properties: spec.outputNodeProperties), of: prepared, in: &ran)
         }
         (record.filesFetched, record.bytesFetched) = fetchedSoFar()
         ran.result.stdoutDigest = try store.importFile(at: stdout).proto
@@ -213,10 +219,12 @@ final class LeaseRunner: Sendable {
         return try await connection.store.upload(Dictionary(uniqueKeysWithValues: produced.map { ($0, store.source($0)) }))
     }
 
-    private func set(_ outputs: OutputCapture.Outputs, in result: inout Build_Bazel_Remote_Execution_V2_ActionResult) {
-        result.outputFiles = outputs.files
-        result.outputDirectories = outputs.directories
-        result.outputSymlinks = outputs.symlinks
+    private func set(_ outputs: OutputCapture.Outputs, of prepared: Prepared, in ran: inout Ran) {
+        var outputs = outputs
+        if let mismatch = prepared.spec.conform(&outputs), ran.status == nil {
+            ran.status = Google_Rpc_Status(.failedPrecondition, "action \(prepared.digest): \(mismatch)")
+        }
+        outputs.fill(&ran.result)
     }
 
     /// The lease's Action, inline or fetched by digest, and its digest.

@@ -99,6 +99,28 @@ struct WorkerCLITests {
         }
     }
 
+    /// `AutotoolsProject` (see `anAutotoolsReleaseTarballBuildsOnLazycasServe`) through BuildGrid
+    /// on a lazy worker, whose mount shows every input with one mtime.
+    @Test func anAutotoolsReleaseTarballBuildsThroughBuildGridOnALazyWorker() async throws {
+        try #require(TestEnvironment.buildStreamTestsEnabled)
+        let project = try AutotoolsProject()
+        try await withCluster(workers: ["lazy"]) { cluster, workers, dir in
+            let endpoint = cluster.url.replacingOccurrences(of: "grpc://", with: "http://")
+            let config = try writeBuildStreamConfig(in: dir, remote: endpoint, instance: cluster.instance)
+            let (status, log) = try await offPool {
+                try runBuildStream(["--config", config, "--directory", project.root, "build", "hello.bst"], work: dir)
+            }
+            #expect(status == 0, "bst build through BuildGrid failed:\n\(log.suffix(4000))\n\(workers[0].log)")
+            #expect(workers[0].counter("leasesCompleted") == 1)
+            let checkout = dir.path + "/checkout"
+            let (out, outLog) = try await offPool {
+                try runBuildStream(["--config", config, "--directory", project.root, "artifact", "checkout", "hello.bst", "--directory", checkout], work: dir)
+            }
+            #expect(out == 0, "\(outLog.suffix(2000))")
+            #expect(try AutotoolsProject.runHello(in: checkout) == AutotoolsProject.greeting + "\n")
+        }
+    }
+
     @Test func buildStreamBuildsTheExamplesThroughBuildGridOnLazycasWorkers() async throws {
         try #require(TestEnvironment.buildStreamTestsEnabled)
         try await withCluster(workers: ["worker-a", "worker-b"], capacity: 2) { cluster, workers, dir in
@@ -142,9 +164,15 @@ struct WorkerCLITests {
 
     /// Stores an Action running `arguments` on `root` with the host's tools, uploads it and its
     /// Command, and returns its digest.
-    func action(_ arguments: [String], root: Digest, store: LocalContentStore, cas: RemoteConnection) async throws -> Digest {
+    /// `legacyOutputs` are a v2.0 Command's `output_files` and `output_directories`.
+    func action(_ arguments: [String], root: Digest, store: LocalContentStore, cas: RemoteConnection,
+                legacyOutputs: (files: [String], directories: [String])? = nil) async throws -> Digest {
         var command = Build_Bazel_Remote_Execution_V2_Command()
         command.arguments = arguments
+        if let legacyOutputs {
+            command.outputFiles = legacyOutputs.files
+            command.outputDirectories = legacyOutputs.directories
+        }
         for (name, value) in [("OSFamily", "linux"), ("lazycas.host-tools", "true")] {
             var property = Build_Bazel_Remote_Execution_V2_Platform.Property()
             property.name = name
@@ -212,6 +240,35 @@ struct WorkerCLITests {
             let root = try store.put(try Build_Bazel_Remote_Execution_V2_Directory().serializedBytes())
             _ = try await cas.store.upload([root: store.source(root)])
             try await body(connection, cas, store, root)
+        }
+    }
+
+    /// The Command semantics of `CommandSemanticsTests` that a lazy worker implements apart from
+    /// `lazycas serve` (outputs read from the overlay's capture): v2.0 outputs with their
+    /// symlinks listed apart, parents of outputs created, an output of the wrong kind.
+    @Test func aLazyWorkerKeepsTheCommandSemantics() async throws {
+        try await withCluster(workers: ["lazy"]) { cluster, workers, dir in
+            try await withEmptyRoot(cluster, dir) { connection, cas, store, root in
+                let script = "echo data > out/f && chmod +x out/f && mkdir out/d && ln -s f out/lf && ln -s d out/ld"
+                let good = try await action(["/bin/sh", "-c", script], root: root, store: store, cas: cas,
+                                            legacyOutputs: (files: ["out/f", "out/lf", "out/missing"], directories: ["out/d", "out/ld"]))
+                let response = try await ExecutionClient(connection: cas).execute(good, timeout: .seconds(120))
+                #expect(response.status.code == 0, "\(response.status.message)\n\(workers[0].log)")
+                let result = response.result
+                let stderr = String(decoding: try await cas.store.data(Digest(result.stderrDigest)), as: UTF8.self)
+                #expect(result.exitCode == 0, "\(stderr)")
+                #expect(result.outputFiles.map(\.path) == ["out/f"] && result.outputFiles.first?.isExecutable == true)
+                #expect(result.outputDirectories.map(\.path) == ["out/d"])
+                #expect(result.outputFileSymlinks.map(\.path) == ["out/lf"])
+                #expect(result.outputDirectorySymlinks.map(\.path) == ["out/ld"])
+                #expect(result.outputSymlinks.count == 2)
+
+                let wrong = try await action(["/bin/sh", "-c", "mkdir out/f"], root: root, store: store, cas: cas,
+                                             legacyOutputs: (files: ["out/f"], directories: []))
+                let refused = try await ExecutionClient(connection: cas).execute(wrong, timeout: .seconds(120))
+                #expect(refused.status.code == Int32(RPCError.Code.failedPrecondition.rawValue), "\(refused.status.message)")
+                #expect(refused.status.message.contains("output file 'out/f' is a directory"), "\(refused.status.message)")
+            }
         }
     }
 

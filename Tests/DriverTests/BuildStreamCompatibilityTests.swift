@@ -62,4 +62,26 @@ struct BuildStreamRemoteExecutionTests {
         let executed = server.embedded!.stats.snapshot["Execute"]?.requests ?? 0
         #expect(executed == 3, "Execute calls: \(executed)")
     }
+
+    /// A GNU-style release tarball (`configure` and `Makefile.in` newer than their sources),
+    /// built by buildstream-plugins' `autotools` element: `make` must not try to run automake,
+    /// which it does when the staged inputs' mtimes put `Makefile.am` after `Makefile.in`.
+    @Test func anAutotoolsReleaseTarballBuildsOnLazycasServe() async throws {
+        let project = try AutotoolsProject()
+        let work = TemporaryDirectory("bst-autotools")
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        let config = try writeBuildStreamConfig(in: work, remote: "http://127.0.0.1:\(server.port)")
+        let (status, log) = try await offPool {
+            try runBuildStream(["--config", config, "--directory", project.root, "build", "hello.bst"], work: work)
+        }
+        #expect(status == 0, "bst build of an autotools tarball on lazycas serve failed:\n\(log.suffix(4000))")
+        #expect(server.embedded!.stats.snapshot["Execute"]?.requests == 1)
+        let checkout = work.path + "/checkout"
+        let (out, outLog) = try await offPool {
+            try runBuildStream(["--config", config, "--directory", project.root, "artifact", "checkout", "hello.bst", "--directory", checkout], work: work)
+        }
+        #expect(out == 0, "\(outLog.suffix(2000))")
+        #expect(try AutotoolsProject.runHello(in: checkout) == AutotoolsProject.greeting + "\n")
+    }
 }

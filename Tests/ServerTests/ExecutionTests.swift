@@ -16,9 +16,15 @@ struct TestAction {
     var blobs: [Digest: Blob]
     var actionDigest: Digest
 
-    init(script: String, outputs: [String] = [], files: [String: String] = [:], timeout: Int64 = 0,
+    /// - Parameters:
+    ///   - outputs: v2.1 `output_paths`; `legacyOutputs` (v2.0 files, directories) instead when given.
+    ///   - environment: the Command's variables (PATH=/bin:/usr/bin is always first).
+    ///   - platform: the Command's platform properties (`hostTools` adds lazycas.host-tools=true).
+    init(script: String, outputs: [String] = [], legacyOutputs: (files: [String], directories: [String])? = nil,
+         files: [String: String] = [:], timeout: Int64 = 0,
          hostTools: Bool = false, workingDirectory: String = "", skipUploading: Set<String> = [],
-         symlinks: [String: String] = [:]) throws {
+         symlinks: [String: String] = [:], environment: [(String, String)] = [], platform: [(String, String)] = [],
+         doNotCache: Bool = false, outputNodeProperties: [String] = []) throws {
         store = try LocalContentStore(root: dir.sub("cache"))
         let root = dir.sub("root")
         var fixture = TreeFixture(root: root)
@@ -33,23 +39,32 @@ struct TestAction {
         for (d, p) in tree.files where !skipUploading.contains(String(p.dropFirst(root.count + 1))) { blobs[d] = .path(p) }
         var command = Build_Bazel_Remote_Execution_V2_Command()
         command.arguments = ["/bin/sh", "-c", script]
-        command.outputPaths = outputs
+        if let legacyOutputs {
+            command.outputFiles = legacyOutputs.files
+            command.outputDirectories = legacyOutputs.directories
+        } else {
+            command.outputPaths = outputs
+        }
         command.workingDirectory = workingDirectory
-        var path = Build_Bazel_Remote_Execution_V2_Command.EnvironmentVariable()
-        path.name = "PATH"
-        path.value = "/bin:/usr/bin"
-        command.environmentVariables = [path]
-        if hostTools {
+        command.outputNodeProperties = outputNodeProperties
+        command.environmentVariables = ([("PATH", "/bin:/usr/bin")] + environment).map { name, value in
+            var variable = Build_Bazel_Remote_Execution_V2_Command.EnvironmentVariable()
+            variable.name = name
+            variable.value = value
+            return variable
+        }
+        command.platform.properties = ((hostTools ? [("lazycas.host-tools", "true")] : []) + platform).map { name, value in
             var property = Build_Bazel_Remote_Execution_V2_Platform.Property()
-            property.name = "lazycas.host-tools"
-            property.value = "true"
-            command.platform.properties = [property]
+            property.name = name
+            property.value = value
+            return property
         }
         let commandData = try command.serializedData()
         var action = Build_Bazel_Remote_Execution_V2_Action()
         action.commandDigest = Digest(data: commandData).proto
         action.inputRootDigest = inputRoot.proto
         if timeout > 0 { action.timeout.seconds = timeout }
+        action.doNotCache = doNotCache
         let actionData = try action.serializedData()
         actionDigest = Digest(data: actionData)
         blobs[Digest(data: commandData)] = .bytes(commandData)

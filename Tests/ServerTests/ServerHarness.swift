@@ -14,6 +14,7 @@ struct Stubs: Sendable {
     var byteStream: Google_Bytestream_ByteStream.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
     var actionCache: Build_Bazel_Remote_Execution_V2_ActionCache.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
     var execution: Build_Bazel_Remote_Execution_V2_Execution.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
+    var capabilities: Build_Bazel_Remote_Execution_V2_Capabilities.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
 
     static func with<T: Sendable>(_ server: TestServer, _ body: (Stubs) async throws -> T) async throws -> T {
         let config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: server.url), maxAttempts: 1)

@@ -1,20 +1,14 @@
 import Foundation
 
 /// Runs a command to completion and returns its status and combined output (for `diff -r`,
-/// `tar -x` and the like in tests).
+/// `tar -x`, BuildStream and the like in tests), as ``SpawnedProcess`` starts it: no signal of
+/// ours blocked, no descriptor of ours inherited. Blocks the calling thread.
 public func runTool(_ argv: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = argv
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    let output = FileManager.default.temporaryDirectory.path + "/tool-\(UUID().uuidString).log"
+    defer { try? FileManager.default.removeItem(atPath: output) }
+    let process = try SpawnedProcess(argv, output: output, environment: environment, in: directory)
+    let status = process.waitUntilExit()
+    return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
 
 /// Differences between two directory trees, content (`diff -r`, symlinks compared as links)

@@ -17,10 +17,28 @@ public final class SpawnedProcess: Sendable {
         try await offPool { try SpawnedProcess(argv, output: output, environment: environment) }
     }
 
-    private init(_ argv: [String], output: String, environment: [String: String]) throws {
+    /// Starts `argv` from the calling thread (see ``start(_:output:environment:)`` for why that
+    /// should not be a cooperative one), with no signal blocked or ignored: the threads of a test
+    /// process block most signals, and a child that inherited that mask (SIGCHLD blocked) never
+    /// hears of its own children's exits — BuildStream's job server then waits forever.
+    init(_ argv: [String], output: String, environment: [String: String] = [:], in directory: String? = nil) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        if let directory, let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") {
+            // (glibc's, which the Glibc module does not import.)
+            typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+            _ = unsafeBitCast(symbol, to: AddChdir.self)(&actions, directory)
+        }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
@@ -40,7 +58,7 @@ public final class SpawnedProcess: Sendable {
             cEnv.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let error = posix_spawnp(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
+        let error = posix_spawnp(&pid, argv[0], &actions, &attributes, &cArgs, &cEnv)
         guard error == 0 else { throw TestSupportError("cannot start \(argv[0]): \(String(cString: strerror(error)))") }
         self.pid = pid
     }
@@ -62,6 +80,14 @@ public final class SpawnedProcess: Sendable {
 
     public func signal(_ signal: Int32) {
         if isRunning { kill(pid, signal) }
+    }
+
+    /// Blocks the calling thread until the exit, and returns the status.
+    public func waitUntilExit() -> Int32 {
+        while true {
+            if let s = exitStatus { return s }
+            usleep(20_000)
+        }
     }
 
     /// Waits for the exit, polling; nil if it is still running after `timeout`.

@@ -130,14 +130,8 @@ struct WorkerCommand: AsyncParsableCommand {
         return properties
     }
 
-    /// OSFamily=linux and this machine's ISA in BuildStream's spelling (x86-64, aarch64…):
-    /// BuildStream asks for both, and BuildGrid matches both by default.
-    static var defaultPlatform: [(name: String, value: String)] {
-        var info = utsname()
-        uname(&info)
-        let machine = withUnsafeBytes(of: &info.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        return [("OSFamily", "linux"), ("ISA", machine.replacingOccurrences(of: "_", with: "-"))]
-    }
+    /// The host's platform (``PlatformOffer/host``).
+    static var defaultPlatform: [(name: String, value: String)] { PlatformOffer.host.properties }
 
     /// HOSTNAME-HASH: stable for one work directory on one machine, distinct for two workers
     /// sharing a machine.
