@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds, and runs every test (or those of --filter PATTERN, in
-# whichever pass they live). Prints how many passed, failed and were skipped; exits non-zero if
+# whichever pass they live). Prints how many passed, failed and were skipped, and names any test
+# that started and never ended (its process crashed, or its pass timed out); exits non-zero if
 # any failed, if a --filter matched nothing, or (with CI=true) if any was skipped. Tests that
 # need FUSE, bubblewrap, root or buildbox-casd fail (not skip) when CI=true and one is missing.
 set -euo pipefail
@@ -61,11 +62,25 @@ done
 # One plain closing line for CI. (XCTest, which we do not use, reports "Executed 0 tests".)
 # swift-testing prints one line per test that ends: "✔ Test … passed", "✘ Test … failed",
 # "➜ Test … skipped" (each test of a disabled suite too); a parameterized test ends in one line.
-count() { grep -E "$1" "$log" | grep -cvE '^(✔|✘) Test run with' || true; }
+# A line may be cut by another test's output (an argument printed raw): each mark starts a line.
+marks="$(mktemp)"
+trap 'rm -f "$log" "$marks"' EXIT
+sed -E 's/(✔|✘|◇|➜) Test /\n\1 Test /g' "$log" > "$marks"
+count() { grep -E "$1" "$marks" | grep -cvE '^(✔|✘) Test run with' || true; }
 passed=$(count '^✔ Test .* passed after')
 failed=$(count '^✘ Test .* failed after')
 skipped=$(count '^➜ Test .* skipped')
-echo "tests: $passed passed, $failed failed, $skipped skipped"
+# A test that started and never ended: its process crashed or its pass timed out.
+started=$(grep -E '^◇ Test .* started\.' "$marks" | grep -cvE '^◇ Test (run|case passing) ' || true)
+unfinished=$((started - passed - failed))
+if [ "$unfinished" -gt 0 ]; then
+  echo "tests: $passed passed, $failed failed, $skipped skipped, $unfinished did not finish (a crash or a timeout)"
+  names() { sed -nE "s/^$1 Test (.*) $2.*/\1/p" "$marks" | sed -E 's/ with [0-9]+ test cases?$//' | grep -vE '^(run$|case passing )' | sort; }
+  comm -23 <(names '◇' 'started') <(cat <(names '✔' 'passed after') <(names '✘' 'failed after') | sort) | sed 's/^/  did not finish: /' >&2
+  [ "$status" -eq 0 ] && status=1
+else
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
+fi
 if [ ${#filters[@]} -gt 0 ] && [ $((passed + failed + skipped)) -eq 0 ]; then
   echo "test.sh: no test matches ${filters[*]}" >&2
   [ "$status" -eq 0 ] && status=1

@@ -166,6 +166,11 @@ struct CLIRemoteTests {
         #expect(ls.stdout.contains("empty/"))
         let lsSub = try cli.run(["cas", "ls", root + "/large", "--cache-dir", cache])
         #expect(lsSub.stdout.contains("5000000 big0.bin"))
+        // The path as an argument of its own, as `cas cat TREE PATH` takes it; by ref too.
+        #expect(try cli.run(["cas", "ls", root, "large", "--cache-dir", cache]).stdout == lsSub.stdout)
+        #expect(try cli.run(["ref", "set", "team/tree", root, "--cache-dir", cache]).status == 0)
+        #expect(try cli.run(["cas", "ls", "team/tree", "large", "--cache-dir", cache]).stdout == lsSub.stdout)
+        #expect(try cli.run(["cas", "ls", "team/tree:large", "--cache-dir", cache]).stdout == lsSub.stdout)
 
         // cat with the server down: a remote error, exit 2, nothing stored.
         let down = try cli.run(["cas", "cat", root, "hello.txt", "--remote", casd.url, "--cache-dir", cache])

@@ -1,7 +1,7 @@
 import ArgumentParser
 import LocalCAS
 
-/// `lazycas cas ls DIGEST[/path]`: list a directory from the local CAS alone.
+/// `lazycas cas ls TREE [PATH]`: list a directory from the local CAS alone.
 struct CasLs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
@@ -9,8 +9,11 @@ struct CasLs: AsyncParsableCommand {
         discussion: "Run `lazycas cas get-tree` first if the tree's Directory nodes are not local."
     )
 
-    @Argument(help: ArgumentHelp("HASH/SIZE of a root Directory (then /PATH), or a ref or element NAME.bst (then :PATH).", valueName: "tree[/path]"))
+    @Argument(help: ArgumentHelp("HASH/SIZE of a root Directory, a ref or an element NAME.bst (also HASH/SIZE/PATH and REF:PATH).", valueName: "tree"))
     var target: String
+
+    @Argument(help: "A path inside the tree (default: its root).")
+    var path: String?
 
     @Flag(name: .long, help: "Show each entry's digest.")
     var digests = false
@@ -19,7 +22,7 @@ struct CasLs: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext(global: global, remote: nil)
-        let (root, path) = try TreePath.split(target, context: context)
+        let (root, path) = try path.map { (try context.resolveTree(target), $0) } ?? TreePath.split(target, context: context)
         let tree = LocalTree(store: context.store)
         switch try tree.resolve(root, path: path) {
         case .directory(let digest):
