@@ -84,7 +84,10 @@ fi
 if $with_buildstream && [ ! -x "$TOOLS/sysroot/usr/bin/gcc" ]; then
   echo "setup: making the toolchain sysroot in .tools/sysroot"
   work="$(mktemp -d)"
-  (cd "$work" && apt-get download -q=2 "${SYSROOT_PACKAGES[@]}" 2>/dev/null)
+  if ! (cd "$work" && apt-get download -q=2 "${SYSROOT_PACKAGES[@]}"); then
+    apt-get update -qq
+    (cd "$work" && apt-get download -q=2 "${SYSROOT_PACKAGES[@]}")
+  fi
   mkdir -p "$work/x"
   for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
   rm -rf "$TOOLS/sysroot.new"
