@@ -43,7 +43,7 @@ public struct ActionSpec: Sendable {
         timeout = action.hasTimeout && (action.timeout.seconds > 0 || action.timeout.nanos > 0)
             ? min(.seconds(min(action.timeout.seconds, Int64(Self.maxTimeout.components.seconds))) + .nanoseconds(Int64(action.timeout.nanos)), Self.maxTimeout)
             : defaultTimeout
-        hostTools = (command.platform.properties + action.platform.properties)
+        hostTools = Self.requestedPlatform(action, command)
             .contains { $0.name == Self.hostToolsProperty && $0.value == "true" }
     }
 

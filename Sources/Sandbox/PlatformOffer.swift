@@ -20,12 +20,12 @@ public struct PlatformOffer: Sendable {
 
     /// `OSFamily=linux` and this machine's ISA in BuildStream's spelling (`x86-64`, `aarch64`…):
     /// BuildStream asks for both, and BuildGrid matches both by default.
-    public static var host: PlatformOffer {
+    public static let host: PlatformOffer = {
         var info = utsname()
         uname(&info)
         let machine = withUnsafeBytes(of: &info.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         return PlatformOffer([("OSFamily", "linux"), ("ISA", machine.replacingOccurrences(of: "_", with: "-"))])
-    }
+    }()
 
     /// Why an action asking for `requested` cannot run here, or nil if it can.
     public func unmet(_ requested: [Build_Bazel_Remote_Execution_V2_Platform.Property]) -> String? {

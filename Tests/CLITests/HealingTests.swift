@@ -22,42 +22,21 @@ struct HealingTests {
     /// `later.bst` (which read gen's outputs as inputs) and `noisy.bst` (random output).
     private func project() throws -> String {
         let project = try cli.examples()
+        /// A manual element whose commands write into `%{install-root}/DIRECTORY`.
+        func manual(_ dependencies: String, _ directory: String, _ commands: [String]) -> String {
+            (["kind: manual", "depends: [\(dependencies)]", "config:", "  install-commands:",
+              "  - mkdir -p %{install-root}/\(directory)"] + commands.map { "  - " + $0 }).joined(separator: "\n") + "\n"
+        }
         let elements: [String: String] = [
-            "gen.bst": """
-                kind: manual
-                depends: [base.bst]
-                config:
-                  install-commands:
-                  - mkdir -p %{install-root}/gen
-                  - printf '\(Self.gen.dropLast())\\n' > %{install-root}/gen/gen.txt
-                  - printf '\(Self.other.dropLast())\\n' > %{install-root}/gen/other.txt
-                  - printf '\(Self.more.dropLast())\\n' > %{install-root}/gen/more.txt
-                  - dd if=/dev/zero bs=65536 count=40 2>/dev/null | tr '\\000' 'x' > %{install-root}/gen/big.bin
-                """,
-            "use.bst": """
-                kind: manual
-                depends: [base.bst, gen.bst]
-                config:
-                  install-commands:
-                  - mkdir -p %{install-root}/use
-                  - cat /gen/other.txt /gen/gen.txt > %{install-root}/use/use.txt
-                """,
-            "later.bst": """
-                kind: manual
-                depends: [base.bst, gen.bst]
-                config:
-                  install-commands:
-                  - mkdir -p %{install-root}/later
-                  - cat /gen/more.txt > %{install-root}/later/later.txt
-                """,
-            "noisy.bst": """
-                kind: manual
-                depends: [base.bst]
-                config:
-                  install-commands:
-                  - mkdir -p %{install-root}/noise
-                  - head -c 16 /dev/urandom | od -An -tx1 > %{install-root}/noise/noise.txt
-                """,
+            "gen.bst": manual("base.bst", "gen", [
+                "printf '\(Self.gen.dropLast())\\n' > %{install-root}/gen/gen.txt",
+                "printf '\(Self.other.dropLast())\\n' > %{install-root}/gen/other.txt",
+                "printf '\(Self.more.dropLast())\\n' > %{install-root}/gen/more.txt",
+                "dd if=/dev/zero bs=65536 count=40 2>/dev/null | tr '\\000' 'x' > %{install-root}/gen/big.bin",
+            ]),
+            "use.bst": manual("base.bst, gen.bst", "use", ["cat /gen/other.txt /gen/gen.txt > %{install-root}/use/use.txt"]),
+            "later.bst": manual("base.bst, gen.bst", "later", ["cat /gen/more.txt > %{install-root}/later/later.txt"]),
+            "noisy.bst": manual("base.bst", "noise", ["head -c 16 /dev/urandom | od -An -tx1 > %{install-root}/noise/noise.txt"]),
         ]
         for (name, text) in elements {
             try Data(text.utf8).write(to: URL(fileURLWithPath: "\(project)/elements/\(name)"))
