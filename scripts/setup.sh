@@ -21,7 +21,7 @@ SYSROOT_PACKAGES=(dash coreutils sed grep mawk make diffutils findutils gcc-12 c
   zlib1g libzstd1 libstdc++6 libpcre2-8-0 libselinux1 libacl1 libattr1 libnsl-dev libnsl2 libtirpc-dev
   libtirpc3 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libcom-err2 libkrb5support0 libkeyutils1 libssl3
   libasan8 libtsan2 liblsan0 libubsan1 libitm1 libquadmath0 libatomic1 libgomp1 libcc1-0)
-APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip)
+APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip git patch tar xz-utils libcurl4)
 with_buildstream=false
 with_buildgrid=false
 with_bazel=false

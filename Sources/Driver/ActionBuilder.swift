@@ -12,15 +12,21 @@ struct ActionBuilder: Sendable {
     /// The platform every action asks for; workers advertise the same property.
     static let platform: [(String, String)] = [("OSFamily", "linux")]
 
-    /// Runs each command as BuildStream does (`sh -c -e CMD` in the build root, stopping at the
-    /// first failure), echoing it to stderr first so the build log shows what failed. The commands
-    /// are passed as arguments, never spliced into the script, so no quoting can go wrong.
+    /// Runs the integration commands of the staged dependencies (at `/`), then each command in
+    /// the working directory, as BuildStream does (`sh -e -c CMD`, stopping at the first
+    /// failure), echoing each to stderr first so the build log shows what failed. Commands are
+    /// passed as arguments, never spliced into the script, so no quoting can go wrong.
     static let runner = """
-        dir=$1; install_root=$2; shift 2
-        mkdir -p "$dir" "$install_root"
+        dir=$1; install_root=$2; build_root=$3; integrations=$4; shift 4
+        mkdir -p "$build_root" "$dir" "$install_root"
+        while [ "$integrations" -gt 0 ]; do
+          printf '+ %s\\n' "$1" >&2
+          (cd / && sh -e -c "$1") || exit $?
+          shift; integrations=$((integrations - 1))
+        done
         for cmd do
           printf '+ %s\\n' "$cmd" >&2
-          (cd "$dir" && sh -c -e "$cmd") || exit $?
+          (cd "$dir" && sh -e -c "$cmd") || exit $?
         done
         """
 
@@ -46,10 +52,19 @@ struct ActionBuilder: Sendable {
         var outputPath: String
     }
 
-    static func build(_ element: ElementDefinition, inputRoot: Digest) throws(CASError) -> Built {
-        let outputPath = String(element.installRoot.drop(while: { $0 == "/" }))
+    /// - Parameter integration: the integration commands of the dependencies staged at `/`.
+    static func build(_ element: ElementDefinition, inputRoot: Digest, integration: [String] = []) throws(CASError) -> Built {
+        // A compose element runs only integration commands, at `/`, and keeps the whole root
+        // (`.`, as BuildStream asks for it); the others keep their install root.
+        let composes = element.kind == .compose
+        let directory = composes ? "/" : element.workingDirectory
+        let installRoot = composes ? "/" : element.installRoot
+        let madeRoot = element.kind.isBuildElement ? element.buildRoot : directory
+        let relative = String(installRoot.drop(while: { $0 == "/" }))
+        let outputPath = relative.isEmpty ? "." : relative
         var command = Build_Bazel_Remote_Execution_V2_Command()
-        command.arguments = ["sh", "-e", "-c", runner, "lazycas-build", element.buildRoot, element.installRoot] + element.commands
+        command.arguments = ["sh", "-e", "-c", runner, "lazycas-build", directory, installRoot, madeRoot,
+                             String(integration.count)] + integration + (composes ? [] : element.commands)
         command.environmentVariables = element.environment.keys.sorted().map { name in
             var variable = Build_Bazel_Remote_Execution_V2_Command.EnvironmentVariable()
             variable.name = name

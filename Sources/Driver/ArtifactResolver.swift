@@ -18,8 +18,8 @@ public struct ArtifactResolver: Sendable {
     /// - Throws: `.notFound` if it (or a dependency) has not been built with its current inputs;
     ///   ``ProjectError`` for a broken project.
     public func artifact(of element: String) throws -> Artifact {
-        let (_, known, planner) = try artifacts(for: element, includingItself: true)
-        guard let artifact = known[element] else { throw CASError(.notFound, "'\(element)' has no artifact") }
+        let (graph, known, planner) = try artifacts(for: element, includingItself: true)
+        guard let artifact = known[graph.resolvedTargets[0]] else { throw CASError(.notFound, "'\(element)' has no artifact") }
         try planner.nodes.persist(artifact.root)
         return artifact
     }
@@ -47,18 +47,20 @@ public struct ArtifactResolver: Sendable {
     /// dependencies), and the planner that worked them out.
     func artifacts(for element: String, includingItself: Bool) throws
         -> (graph: ElementGraph, known: [String: Artifact], planner: ElementPlanner) {
-        let graph = try ElementGraph(project: project, targets: [element])
+        let graph = try ElementGraph(project: project, targets: [element], sources: try SourceCache(store: store))
+        let element = graph.resolvedTargets[0]
         let artifacts = try ArtifactStore(store: store)
         let planner = ElementPlanner(graph: graph, nodes: PlannedNodes(store: store))
         var known: [String: Artifact] = [:]
         for name in graph.order where includingItself || name != element {
             let plan = try planner.plan(name, artifacts: known)
-            if let recorded = artifacts.artifact(project: project.name, element: name, key: plan.key) {
+            let definition = graph.elements[name]!
+            if let recorded = artifacts.artifact(project: definition.projectName, element: definition.localName, key: plan.key) {
                 known[name] = recorded
             } else if case .artifact(let root) = plan.work {
                 // Never built, but known without running anything (its tree may exist only in
                 // the planner's memory: whoever hands it out stores it).
-                known[name] = Artifact(project: project.name, element: name, key: plan.key, root: root, action: nil, tree: nil,
+                known[name] = Artifact(project: definition.projectName, element: definition.localName, key: plan.key, root: root, action: nil, tree: nil,
                                        stdout: nil, stderr: nil, recorded: .now, cached: false)
             } else {
                 let what = name == element ? "'\(element)'" : "'\(element)' (its dependency '\(name)')"

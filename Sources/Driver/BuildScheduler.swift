@@ -124,7 +124,7 @@ public struct BuildScheduler: Sendable {
                         continue
                     }
                     guard progress.isReady(element) else { continue }
-                    let isRemote = element.kind == .manual
+                    let isRemote = element.kind.runsActions
                     if isRemote && remoteRunning >= max(1, options.remoteJobs) { continue }
                     if isRemote { remoteRunning += 1 }
                     progress.status[name] = .running
@@ -134,7 +134,7 @@ public struct BuildScheduler: Sendable {
             }
             startReady()
             while let (name, result) = await group.next() {
-                if graph.elements[name]?.kind == .manual { remoteRunning -= 1 }
+                if graph.elements[name]?.kind.runsActions == true { remoteRunning -= 1 }
                 progress.finish(name, result)
                 if case .failure = result, !options.keepGoing { stopping = true }
                 startReady()
@@ -152,6 +152,10 @@ public struct BuildScheduler: Sendable {
         }
         var key: String?
         do {
+            if element.sources.contains(where: \.isFetched) {
+                let fetched = try await SourceFetcher(cache: try SourceCache(store: store)).fetch(element)
+                if fetched > 0 { emit(.stage, "fetched \(fetched) source\(fetched == 1 ? "" : "s")", nil) }
+            }
             let plan = try ElementPlanner(graph: graph, nodes: nodes).plan(name, artifacts: inputs)
             key = plan.key
             let event: @Sendable (BuildEvent.Kind, String) -> Void = { [key] kind, message in emit(kind, message, key) }
@@ -182,10 +186,10 @@ public struct BuildScheduler: Sendable {
     /// its remote action produced (or the ActionCache had).
     private func produce(_ element: ElementDefinition, _ plan: ElementPlan,
                          event: @escaping @Sendable (BuildEvent.Kind, String) -> Void) async throws -> (Artifact, fresh: Bool) {
-        let known = artifacts.artifact(project: graph.project.name, element: element.name, key: plan.key)
-        var artifact = Artifact(project: graph.project.name, element: element.name, key: plan.key, root: .empty, action: nil,
+        let known = artifacts.artifact(project: element.projectName, element: element.localName, key: plan.key)
+        var artifact = Artifact(project: element.projectName, element: element.localName, key: plan.key, root: .empty, action: nil,
                                 tree: nil, stdout: nil, stderr: nil, recorded: Date(), cached: false,
-                                projectRoot: graph.project.root)
+                                projectRoot: element.projectRoot)
         switch plan.work {
         case .artifact(let root):
             event(.start, "\(element.kind.rawValue) element")
@@ -200,9 +204,10 @@ public struct BuildScheduler: Sendable {
             try store.put(built.action.data, expecting: built.action.digest)
             var runner = RemoteActionRunner(store: store, remotes: remotes, artifacts: artifacts)
             runner.skipCache = options.noCache
-            let outcome = try await runner.run(element, project: graph.project.name, key: plan.key, built: built,
+            let outcome = try await runner.run(element, project: element.projectName, key: plan.key, built: built,
                                                inputRoot: inputRoot, layers: layers) { stage in event(.stage, stage) }
-            artifact.root = outcome.root
+            artifact.root = try plan.finish?.apply(to: outcome.root, in: nodes) ?? outcome.root
+            try nodes.persist(artifact.root)
             artifact.action = built.action.digest
             artifact.tree = outcome.tree
             artifact.stdout = outcome.stdout

@@ -3,9 +3,10 @@ import Glibc
 import LocalCAS
 
 /// What an element is made of, worked out locally from its definition and the artifacts of
-/// its dependencies: its cache key and either its finished artifact (`import`, `stack`) or the
-/// action that builds it (`manual`). Needs no network: dependency trees are composed by
-/// reference from their Directory nodes.
+/// its dependencies: its cache key and either its finished artifact (`import`, `stack`,
+/// `filter`, a `compose` with nothing to integrate) or the action that builds it (build
+/// elements, `script`, an integrating `compose`). Needs no network: dependency trees are
+/// composed by reference from their Directory nodes.
 struct ElementPlan: Sendable {
     enum Work: Sendable {
         /// The artifact is known without running anything.
@@ -16,6 +17,9 @@ struct ElementPlan: Sendable {
 
     var key: String
     var work: Work
+    /// A compose element that integrates and keeps only some split domains: what of the
+    /// action's output tree becomes the artifact.
+    var finish: CompositionSplit?
 
     /// The tree the plan needs in the local CAS before it is used: the artifact, or the input root.
     var tree: Digest {
@@ -54,13 +58,50 @@ struct ElementPlanner: Sendable {
             let keys = graph.runtimeClosure(of: [name]).dropLast().map { artifacts[$0]?.key ?? "" }
             // The empty Directory serializes to no bytes: its digest is the empty blob's.
             return ElementPlan(key: Self.key("stack", Array(keys)), work: .artifact(root: .empty))
-        case .manual:
+        case .filter:
+            let dep = element.dependencies.first(where: \.build)!
+            guard let artifact = artifacts[dep.name], let source = graph.elements[dep.name] else {
+                throw ProjectError("\(element.file): dependency '\(dep.name)' has no artifact")
+            }
+            let rules = SplitRules(source.splitRules)
+            let unknown = (element.selection.include + element.selection.exclude).filter { !rules.domainNames.contains($0) }
+            if !unknown.isEmpty {
+                throw ProjectError("\(element.file): unknown split domains \(unknown.joined(separator: ", ")) (\(dep.name) has \(rules.domainNames.sorted().joined(separator: ", ")))")
+            }
+            let selection = element.selection
+            let root = selection.keepsAll ? artifact.root : try TreeSelection(store: nodes).filter(artifact.root) { path in
+                rules.keeps(path, include: selection.include, exclude: selection.exclude, orphans: selection.orphans)
+            } ?? .empty
+            return ElementPlan(key: Self.key("filter", [root.description]), work: .artifact(root: root))
+        case .compose:
+            let staging = try buildStaging(of: element, artifacts: artifacts)
             var layers: [TreeComposer.Layer] = []
-            for dep in graph.buildClosure(of: name) {
+            for (dep, _) in staging.layers {
                 guard let artifact = artifacts[dep] else { throw ProjectError("\(element.file): dependency '\(dep)' has no artifact") }
                 layers.append(TreeComposer.Layer(root: artifact.root, label: dep))
             }
-            if !element.sources.isEmpty {
+            let staged: Digest
+            do {
+                staged = try composer.overlay(layers)
+            } catch {
+                throw ProjectError("\(element.file): staging the dependencies of \(name)", cause: error)
+            }
+            let manifest = element.selection.keepsAll ? nil : try self.manifest(of: staging.layers.map(\.0), element.selection, artifacts: artifacts)
+            if element.integrate && !staging.integration.isEmpty {
+                let built = try ActionBuilder.build(element, inputRoot: staged, integration: staging.integration)
+                let finish = manifest.map { CompositionSplit(manifest: $0, staged: staged) }
+                return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: staged, layers: layers), finish: finish)
+            }
+            let root = try manifest.map { kept in try TreeSelection(store: nodes).filter(staged, keep: kept.contains) ?? .empty } ?? staged
+            return ElementPlan(key: Self.key("compose", [root.description]), work: .artifact(root: root))
+        default:
+            var layers: [TreeComposer.Layer] = []
+            let staging = try buildStaging(of: element, artifacts: artifacts)
+            for (name, location) in staging.layers {
+                guard let artifact = artifacts[name] else { throw ProjectError("\(element.file): dependency '\(name)' has no artifact") }
+                layers.append(TreeComposer.Layer(root: try composer.place(artifact.root, at: location), label: name))
+            }
+            if !element.sources.isEmpty && element.kind != .script {
                 let sources = try importSources(element)
                 layers.append(TreeComposer.Layer(root: try composer.place(sources, at: element.buildRoot), label: "the sources of \(name)"))
             }
@@ -70,33 +111,49 @@ struct ElementPlanner: Sendable {
             } catch {
                 throw ProjectError("\(element.file): staging the dependencies of \(name)", cause: error)
             }
-            let built = try ActionBuilder.build(element, inputRoot: inputRoot)
+            let built = try ActionBuilder.build(element, inputRoot: inputRoot, integration: staging.integration)
             return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: inputRoot, layers: layers))
         }
     }
 
-    /// The element's sources as one tree, each at its `directory`: hashed, with where each
-    /// file's bytes are noted in `nodes` for when the tree is stored.
-    func importSources(_ element: ElementDefinition) throws -> Digest {
-        let importer = TreeImporter(nodes: nodes, files: nil)
-        var layers: [TreeComposer.Layer] = []
-        for source in element.sources {
-            var st = stat()
-            guard stat(source.path, &st) == 0 else {
-                throw ProjectError("\(source.location): cannot read source \(source.path): \(String(cString: strerror(errno)))")
+    /// How a build element stages its build dependencies: each with its runtime closure, at
+    /// `/` or at its `config: location:`, in order; and the integration commands of what is at
+    /// `/`, in staging order, as BuildStream's build elements run them.
+    func buildStaging(of element: ElementDefinition, artifacts: [String: Artifact]) throws -> (layers: [(String, String)], integration: [String]) {
+        var layers: [(String, String)] = []
+        var integration: [String] = []
+        let builds = element.dependencies.filter(\.build)
+        var locations = Array(Set(builds.map(\.stagingLocation))).sorted()
+        if let root = locations.firstIndex(of: "/") { locations.insert(locations.remove(at: root), at: 0) }
+        for location in locations {
+            let closure = graph.runtimeClosure(of: builds.filter { $0.stagingLocation == location }.map(\.name))
+            for name in closure {
+                layers.append((name, location))
+                if location == "/" { integration += graph.integrationCommands(of: name) }
             }
-            let tree: ImportedTree
-            do {
-                tree = (st.st_mode & S_IFMT) == S_IFDIR
-                    ? try importer.importDirectory(at: source.path)
-                    : try importer.importSingleFile(at: source.path)
-            } catch {
-                throw ProjectError("\(source.location): importing source \(source.path)", cause: error)
-            }
-            nodes.noteFiles(tree.files)
-            layers.append(TreeComposer.Layer(root: try composer.place(tree.root, at: source.directory), label: "source \(source.location)"))
         }
-        return try composer.overlay(layers)
+        return (layers, integration)
+    }
+
+    /// What a compose element keeps of its dependencies: each one's files in the selected split
+    /// domains, by that element's own split rules (BuildStream's `compute_manifest`).
+    func manifest(of names: [String], _ selection: ElementDefinition.SplitSelection, artifacts: [String: Artifact]) throws -> Set<String> {
+        var kept: Set<String> = []
+        let walker = TreeSelection(store: nodes)
+        for name in names {
+            guard let artifact = artifacts[name], let element = graph.elements[name] else { continue }
+            let rules = SplitRules(element.splitRules)
+            for path in try walker.paths(under: artifact.root)
+            where rules.keeps(path, include: selection.include, exclude: selection.exclude, orphans: selection.orphans) {
+                kept.insert(path)
+            }
+        }
+        return kept
+    }
+
+    /// The element's sources as one tree (see ``SourceStaging``).
+    func importSources(_ element: ElementDefinition) throws -> Digest {
+        try SourceStaging(nodes: nodes).tree(of: element)
     }
 
     /// A key for an element that runs nothing: a hash of its kind and what it is made of.

@@ -65,7 +65,7 @@ struct RemoteActionRunner: Sendable {
              inputRoot: Digest, layers: [TreeComposer.Layer],
              onStage: @escaping @Sendable (String) -> Void) async throws -> Outcome {
         let action = built.action.digest
-        let known = artifacts.artifact(project: project, element: element.name, key: key)
+        let known = artifacts.artifact(project: project, element: element.localName, key: key)
         // A cached result counts only if it succeeded and its outputs can be had; otherwise
         // the action runs again.
         if !skipCache, let result = try await remotes.actionCache.result(for: action), result.exitCode == 0,
@@ -130,7 +130,9 @@ struct RemoteActionRunner: Sendable {
     /// (none when `known` already has them) and returns the artifact.
     private func outputs(of result: Build_Bazel_Remote_Execution_V2_ActionResult, element: ElementDefinition,
                          built: ActionBuilder.Built, known: Artifact?, cached: Bool) async throws -> Outcome {
-        guard let output = result.outputDirectories.first(where: { $0.path == built.outputPath }) else {
+        // The whole root (`.`) may come back as `.` or as the empty path.
+        let wanted: Set<String> = built.outputPath == "." ? [".", ""] : [built.outputPath]
+        guard let output = result.outputDirectories.first(where: { wanted.contains($0.path) }) else {
             throw BuildFailure(element: element.name, message: "the action produced no output directory '\(built.outputPath)'", logTail: "")
         }
         let tree = output.hasTreeDigest && output.treeDigest.sizeBytes > 0 ? try Digest(output.treeDigest) : nil

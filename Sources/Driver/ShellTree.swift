@@ -22,6 +22,7 @@ extension ArtifactResolver {
     /// starting there). Composed by reference; nothing is fetched.
     public func shellTree(for element: String, build: Bool) throws -> ShellTree {
         let (graph, known, planner) = try artifacts(for: element, includingItself: !build)
+        let element = graph.resolvedTargets[0]
         guard let definition = graph.elements[element] else { throw ProjectError("no element '\(element)'") }
         // Composed where the plans are (a tree never built exists only there), then stored.
         let composer = TreeComposer(store: planner.nodes)
@@ -37,7 +38,11 @@ extension ArtifactResolver {
             if case .action(_, let inputRoot, _) = plan.work {
                 return ShellTree(root: try stored(inputRoot), environment: definition.environment, workingDirectory: definition.buildRoot)
             }
-            return ShellTree(root: try stored(composer.overlay(layers(graph.buildClosure(of: element)))),
+            let staging = try planner.buildStaging(of: definition, artifacts: known)
+            let placed = try staging.layers.compactMap { name, location in
+                try known[name].map { TreeComposer.Layer(root: try composer.place($0.root, at: location), label: name) }
+            }
+            return ShellTree(root: try stored(composer.overlay(placed)),
                              environment: definition.environment, workingDirectory: "/")
         }
         return ShellTree(root: try stored(composer.overlay(layers(graph.runtimeClosure(of: [element])))),

@@ -56,8 +56,12 @@ public struct ActionSpec: Sendable {
 
     /// Runs the action in the sandbox rooted at `root`, its stdout and stderr into those files.
     /// Cancelling the calling task kills it.
+    /// The mount points bubblewrap makes in the root when they are missing are removed again
+    /// (when still empty), so an action that keeps its whole root does not gain them.
     public func run(root: String, user: SandboxUser?, stdout: String, stderr: String) async throws -> ProcessRunner.Outcome {
-        try await ProcessRunner.run(sandbox(root: root, user: user).argv(), stdout: stdout, stderr: stderr, timeout: timeout)
+        let made = SandboxCommand.mountPoints.filter { access(root + "/" + $0, F_OK) != 0 }
+        defer { for name in made { rmdir(root + "/" + name) } }
+        return try await ProcessRunner.run(sandbox(root: root, user: user).argv(), stdout: stdout, stderr: stderr, timeout: timeout)
     }
 
     /// Sets `result`'s exit code from `outcome`; for a timeout, returns the DEADLINE_EXCEEDED

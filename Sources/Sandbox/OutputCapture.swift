@@ -82,7 +82,8 @@ public struct OutputCapture: Sendable {
     /// `relative` under `base`, if it stays inside: no absolute path, no `..`, and no
     /// component before the last that is a symlink.
     static func resolve(_ relative: String, under base: String) -> String? {
-        guard !relative.hasPrefix("/"), let parts = normalized(relative), !parts.isEmpty else { return nil }
+        // No component left is the root itself (BuildStream asks for `.` to keep the whole root).
+        guard !relative.hasPrefix("/"), let parts = normalized(relative) else { return nil }
         var path = base
         for (i, part) in parts.enumerated() {
             path += "/" + part

@@ -4,6 +4,9 @@ import Foundation
 /// host is visible unless `hostTools` binds the system's `/usr`, `/bin`, `/lib`… read-only,
 /// and every namespace (network included) is unshared.
 public struct SandboxCommand: Sendable {
+    /// The directories of the root bubblewrap mounts over (`--proc`, `--dev`, `--tmpfs` below).
+    public static let mountPoints = ["proc", "dev", "tmp"]
+
     /// The staged input root, mounted read-write as `/`; see ``SandboxWorkspace`` for where
     /// it may live.
     public var root: String

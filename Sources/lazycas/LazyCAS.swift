@@ -18,12 +18,12 @@ struct LazyCAS: AsyncParsableCommand {
 
             Exit codes: 0 success, 1 bad input (digest, ref, flag, path, project file), 2 remote failure, 3 a build step failed.
             """,
-        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, ArtifactCommand.self, Checkout.self, Shell.self, WorkerCommand.self]
+        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, SourceCommand.self, ArtifactCommand.self, Checkout.self, Shell.self, WorkerCommand.self]
     )
 
     /// Parses, runs, and maps errors to the exit codes the help text promises.
     static func main() async {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        let arguments = GlobalOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst()))
         let verbose = arguments.contains("--verbose") || arguments.contains("-v")
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

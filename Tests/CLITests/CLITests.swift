@@ -75,6 +75,7 @@ struct CLI {
         ["cas", "ls", "--help"], ["cas", "cat", "--help"], ["ref", "--help"], ["ref", "set", "--help"],
         ["mount", "--help"], ["umount", "--help"], ["serve", "--help"], ["cas", "stats", "--help"],
         ["build", "--help"], ["artifact", "--help"], ["shell", "--help"], ["checkout", "--help"], ["artifact", "list", "--help"], ["artifact", "log", "--help"], ["worker", "--help"],
+        ["source", "--help"], ["source", "fetch", "--help"], ["source", "track", "--help"],
     ])
     func everyCommandHasHelp(arguments: [String]) throws {
         let r = try cli.run(arguments)

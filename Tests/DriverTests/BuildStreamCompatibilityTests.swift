@@ -83,5 +83,14 @@ struct BuildStreamRemoteExecutionTests {
         }
         #expect(out == 0, "\(outLog.suffix(2000))")
         #expect(try AutotoolsProject.runHello(in: checkout) == AutotoolsProject.greeting + "\n")
+
+        // The same project, unchanged, built by lazycas: the same tree, byte for byte.
+        let h = try DriverHarness(projectAt: project.root)
+        let (summary, metrics, _) = try await h.build(["hello.bst"], on: server.url)
+        #expect(summary.failed.isEmpty, "\(summary.failed)")
+        let scratch = try LocalContentStore(root: work.sub("scratch"))
+        let theirs = try TreeImporter(store: scratch, storeFiles: false).importDirectory(at: checkout).root
+        #expect(theirs == summary.artifacts["hello.bst"]?.root, "BuildStream's autotools artifact differs from lazycas's")
+        #expect(metrics.calls["Execute"] == 1, "\(metrics.callSummary)")
     }
 }

@@ -29,6 +29,12 @@ struct DriverHarness {
         store = try LocalContentStore(root: dir.sub("cache"))
     }
 
+    /// The project at `root`, as it is, with a private cache.
+    init(projectAt root: String) throws {
+        projectRoot = root
+        store = try LocalContentStore(root: dir.sub("cache"))
+    }
+
     /// Writes `text` to `relative` inside the project.
     func write(_ relative: String, _ text: String) {
         let path = projectRoot + "/" + relative
@@ -53,7 +59,7 @@ struct DriverHarness {
                artifactRemote: String? = nil) async throws -> (BuildSummary, Metrics.Snapshot, [BuildEvent]) {
         let counters = Metrics()
         let events = EventLog()
-        let graph = try ElementGraph(project: try project, targets: targets)
+        let graph = try await ElementGraph.load(project: try project, targets: targets, sources: try SourceCache(store: store ?? self.store))
         let summary = try await RemoteConnection.with(Self.configuration(url), metrics: counters) { connection in
             var artifactCache: ArtifactCache?
             var artifactConnection: RemoteConnection?

@@ -48,6 +48,12 @@ public final class TestServer: Sendable {
         try FileManager.default.removeItem(atPath: path)
     }
 
+    /// The bytes of `digest` as the server's CAS holds them on disk.
+    public func read(_ digest: Digest) throws -> Data {
+        guard let data = FileManager.default.contents(atPath: blobPath(digest)) else { throw TestSupportError("\(kind) does not hold \(digest)") }
+        return data
+    }
+
     /// Whether the server's CAS holds `digest`.
     public func holds(_ digest: Digest) -> Bool {
         FileManager.default.fileExists(atPath: blobPath(digest))

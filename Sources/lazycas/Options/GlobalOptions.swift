@@ -13,6 +13,49 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log what lazycas does (to stderr).")
     var verbose = false
 
+    @Option(name: [.customShort("o"), .customLong("option")],
+            help: ArgumentHelp("Set a project option, as bst does: -o NAME VALUE (or NAME=VALUE); repeatable.", valueName: "name value"))
+    var option: [String] = []
+
+    /// The `-o` values as (name, value) pairs.
+    func projectOptions() throws(CASError) -> [(String, String)] {
+        try option.map { text throws(CASError) in
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                throw CASError(.invalidArgument, "-o takes an option name and a value (-o NAME VALUE or -o NAME=VALUE), got '\(text)'")
+            }
+            return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+        }
+    }
+
+    /// bst spells an option `-o NAME VALUE`, before the command (`bst -o debug true build x.bst`);
+    /// the parser takes one value per flag, after the command. So the two words become
+    /// `NAME=VALUE`, and options given before the command move behind it (before any `--`).
+    static func joiningOptionPairs(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                result += leading + arguments[index...]
+                return result
+            }
+            if argument == "-o" || argument == "--option", index + 1 < arguments.count {
+                var pair = [argument, arguments[index + 1]]
+                index += 2
+                if !pair[1].contains("="), index < arguments.count {
+                    pair[1] += "=" + arguments[index]
+                    index += 1
+                }
+                if result.isEmpty { leading += pair } else { result += pair }
+                continue
+            }
+            result.append(argument)
+            index += 1
+        }
+        return result + leading
+    }
+
     /// Loads the config file: `--config`, else `~/.config/lazycas/config.yaml` if it exists.
     func loadConfig() throws(CASError) -> ConfigFile {
         try ConfigFile.load(explicitPath: config.map(expandingTilde))

@@ -42,7 +42,7 @@ struct ArtifactCommand: AsyncParsableCommand {
             if let byRef = artifacts.artifact(ref: element) {
                 artifact = byRef
             } else if element.hasSuffix(".bst") {
-                let project = try CommandContext.project(directory)
+                let project = try context.project(directory)
                 artifact = try ArtifactResolver(project: project, store: context.store).artifact(of: element)
             } else {
                 throw CASError(.invalidArgument, "'\(element)' is neither an element name (NAME.bst) nor a known artifact ref")

@@ -54,8 +54,8 @@ struct Build: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext(global: global, remote: remote, heal: heal)
-        let project = try CommandContext.project(directory)
-        let graph = try ElementGraph(project: project, targets: elements)
+        let project = try context.project(directory)
+        let graph = try await ElementGraph.load(project: project, targets: elements, sources: try SourceCache(store: context.store))
         var options = BuildOptions()
         options.remoteJobs = remoteJobs ?? context.config.remoteJobs ?? 4
         let policy = download ?? context.config.download ?? "none"
@@ -66,7 +66,7 @@ struct Build: AsyncParsableCommand {
         options.keepGoing = keepGoing
         options.noCache = noCache
 
-        let needsRemote = graph.elements.values.contains { $0.kind == .manual }
+        let needsRemote = graph.elements.values.contains { $0.kind.runsActions }
         let report = BuildReport(graph: graph, verbose: global.verbose)
         let metrics = Metrics()
         let started = ContinuousClock.now

@@ -55,14 +55,17 @@ struct CasLs: AsyncParsableCommand {
 /// Splits a `tree[/path]` argument into a root digest and a path inside it.
 enum TreePath {
     /// A target is `HASH/SIZE[/PATH]`; a ref name may contain `/` too, so for refs and
-    /// elements it is `REF:PATH` or `NAME.bst:PATH` (or just `REF`, `NAME.bst`).
+    /// elements it is `REF:PATH` or `NAME.bst:PATH` (or just `REF`, `NAME.bst`, `JUNCTION.bst:NAME.bst`).
     static func split(_ target: String, context: CommandContext) throws -> (Digest, String) {
         let parts = target.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
         if parts.count >= 2, parts[0].count == 64 {
             let root = try Digest(parsing: "\(parts[0])/\(parts[1])")
             return (root, parts.count == 3 ? String(parts[2]) : "")
         }
-        if let colon = target.firstIndex(of: ":") {
+        // `sub.bst:hello.bst` is an element through a junction: the path follows the last `.bst` name.
+        if target.hasSuffix(".bst") { return (try context.resolveTree(target), "") }
+        let colons = target.indices.filter { target[$0] == ":" }
+        if let colon = colons.last(where: { target[..<$0].hasSuffix(".bst") }) ?? colons.first {
             return (try context.resolveTree(String(target[..<colon])), String(target[target.index(after: colon)...]))
         }
         return (try context.resolveTree(target), "")

@@ -140,7 +140,7 @@ struct Shell: AsyncParsableCommand {
         guard isElement else {
             return ShellTree(root: try context.resolveTree(tree), environment: defaults, workingDirectory: "/")
         }
-        let project = try CommandContext.project(directory)
+        let project = try context.project(directory)
         var shell = try ArtifactResolver(project: project, store: context.store).shellTree(for: tree, build: build)
         shell.environment["TERM"] = defaults["TERM"]
         return shell

@@ -15,6 +15,8 @@ struct CommandContext {
     let remoteOptions: RemoteOptions?
     /// Re-create blobs the remote lost (not `--no-heal`).
     let heals: Bool
+    /// `-o NAME VALUE` project options.
+    let projectOptions: [(String, String)]
 
     init(global: GlobalOptions, remote: RemoteOptions?, heal: HealOptions? = nil) throws(CASError) {
         config = try global.loadConfig()
@@ -23,6 +25,7 @@ struct CommandContext {
         verbose = global.verbose
         remoteOptions = remote
         heals = heal.map { !$0.noHeal } ?? false
+        projectOptions = try global.projectOptions()
     }
 
     /// Opens the configured remote for reads through the local cache, healing lost blobs of
@@ -53,15 +56,15 @@ struct CommandContext {
         do { return try Digest(parsing: text) } catch { digestError = error }
         if (try? RefStore.validate(text)) != nil, let digest = try? refs.get(text) { return digest }
         if text.hasSuffix(".bst") {
-            return try ArtifactResolver(project: try Self.project(nil), store: store)
+            return try ArtifactResolver(project: try project(nil), store: store)
                 .artifact(of: text).root
         }
         throw CASError(.invalidArgument, "'\(text)' is neither a digest nor a known ref (as a digest: \(digestError.description))")
     }
 
-    /// The project in `directory` (`-C`), else around the current directory.
-    static func project(_ directory: String?) throws(ProjectError) -> Project {
-        try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath)
+    /// The project in `directory` (`-C`), else around the current directory, with the `-o` options.
+    func project(_ directory: String?) throws(ProjectError) -> Project {
+        try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath, options: projectOptions)
     }
 
     /// Runs `body` with the configured remote open (reading `root`), or fails if none is configured.
