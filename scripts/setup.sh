@@ -21,6 +21,11 @@ SYSROOT_PACKAGES=(dash coreutils sed grep mawk make diffutils findutils gcc-12 c
   zlib1g libzstd1 libstdc++6 libpcre2-8-0 libselinux1 libacl1 libattr1 libnsl-dev libnsl2 libtirpc-dev
   libtirpc3 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libcom-err2 libkrb5support0 libkeyutils1 libssl3
   libasan8 libtsan2 liblsan0 libubsan1 libitm1 libquadmath0 libatomic1 libgomp1 libcc1-0)
+# Build tools of buildstream-plugins' other kinds (cmake, meson, pip, setuptools), with their
+# dependencies resolved by apt; packages that only choose between alternatives are left out.
+SYSROOT_TOOLS=(cmake ninja-build meson python3-pip python3-setuptools python3-wheel)
+SYSROOT_SKIP='^(cdebconf|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1|libelogind0|usrmerge|usr-is-merged|debconf|dpkg|init-system-helpers|install-info|mime-support|mailcap|media-types|ca-certificates)$'
+
 APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip git patch tar xz-utils libcurl4)
 with_buildstream=false
 with_buildgrid=false
@@ -81,12 +86,17 @@ fi
 
 # The sysroot: Debian's packages unpacked into a merged-/usr tree (no maintainer scripts run),
 # the names a build expects linked (sh, cc, gcc, awk), documentation left out.
-if $with_buildstream && [ ! -x "$TOOLS/sysroot/usr/bin/gcc" ]; then
+if $with_buildstream && { [ ! -x "$TOOLS/sysroot/usr/bin/gcc" ] || [ ! -x "$TOOLS/sysroot/usr/bin/cmake" ]; }; then
   echo "setup: making the toolchain sysroot in .tools/sysroot"
   work="$(mktemp -d)"
-  if ! (cd "$work" && apt-get download -q=2 "${SYSROOT_PACKAGES[@]}"); then
+  sysroot_packages() {
+    printf '%s\n' "${SYSROOT_PACKAGES[@]}"
+    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+      --no-enhances "${SYSROOT_TOOLS[@]}" | grep '^[a-z0-9]' | grep -Ev "$SYSROOT_SKIP"
+  }
+  if ! (cd "$work" && apt-get download -q=2 $(sysroot_packages | sort -u)); then
     apt-get update -qq
-    (cd "$work" && apt-get download -q=2 "${SYSROOT_PACKAGES[@]}")
+    (cd "$work" && apt-get download -q=2 $(sysroot_packages | sort -u))
   fi
   mkdir -p "$work/x"
   for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
@@ -105,8 +115,17 @@ if $with_buildstream && [ ! -x "$TOOLS/sysroot/usr/bin/gcc" ]; then
   for tool in gcc cc; do ln -sf gcc-12 "$TOOLS/sysroot.new/usr/bin/$tool"; done
   ln -sf cpp-12 "$TOOLS/sysroot.new/usr/bin/cpp"
   rm -rf "$TOOLS"/sysroot.new/usr/share/{doc,man,info,locale,lintian,bug}
-  rm -rf "$work" "$TOOLS/sysroot"
+  # A sysroot is not a system pip must protect (PEP 668): builds install into %{install-root}.
+  rm -f "$TOOLS"/sysroot.new/usr/lib/python3*/EXTERNALLY-MANAGED
+  rm -rf "$work" "$TOOLS/sysroot" "$TOOLS/sysroot.tar"
   mv "$TOOLS/sysroot.new" "$TOOLS/sysroot"
+fi
+# The same sysroot as a tarball (what examples/image imports with a tar source), written
+# deterministically so equal trees give equal checksums.
+if $with_buildstream && [ ! -f "$TOOLS/sysroot.tar" ]; then
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2011-11-11 11:11:11Z' \
+    -cf "$TOOLS/sysroot.tar.new" -C "$TOOLS/sysroot" .
+  mv "$TOOLS/sysroot.tar.new" "$TOOLS/sysroot.tar"
 fi
 
 if $with_buildgrid && [ ! -x "$TOOLS/bgd-venv/bin/bgd" ]; then

@@ -14,6 +14,8 @@ public struct BuildEvent: Sendable {
         case failure = "FAILURE"
         /// Not built because a dependency failed, or the build stopped.
         case skipped = "SKIPPED"
+        /// Something BuildStream warns about (overlapping dependencies): `message` says what.
+        case warning = "WARNING"
     }
 
     public var element: String

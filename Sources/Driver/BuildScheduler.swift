@@ -158,6 +158,13 @@ public struct BuildScheduler: Sendable {
             }
             let plan = try ElementPlanner(graph: graph, nodes: nodes).plan(name, artifacts: inputs)
             key = plan.key
+            if !plan.overlaps.isEmpty {
+                let detail = "Non-whitelisted overlaps detected:\n" + plan.overlaps.map { "  \($0)" }.joined(separator: "\n")
+                if element.overlapsAreFatal {
+                    throw BuildFailure(element: name, message: detail + "\n(fatal: project.conf lists 'overlaps' in fatal-warnings)", logTail: "", exitCode: 1)
+                }
+                emit(.warning, detail, plan.key)
+            }
             let event: @Sendable (BuildEvent.Kind, String) -> Void = { [key] kind, message in emit(kind, message, key) }
             try nodes.persist(plan.tree)
             let (artifact, fresh) = try await produce(element, plan, event: event)

@@ -86,6 +86,8 @@ public struct ElementDefinition: Sendable {
     public let splitRules: [String: [String]]
     /// Public data `bst: overlap-whitelist`, expanded: files this element may overwrite.
     public let overlapWhitelist: [String]
+    /// Its project lists `overlaps` in `fatal-warnings`: overlapping dependencies fail it.
+    public let overlapsAreFatal: Bool
     /// `compose` and `filter`: which split domains they keep.
     public let selection: SplitSelection
     /// `compose`: run the integration commands of what it stages.
@@ -191,6 +193,7 @@ public struct ElementDefinition: Sendable {
             splitRules[domain] = try rules.strings("split rules of '\(domain)'").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         }
         self.splitRules = splitRules
+        overlapsAreFatal = project.fatalWarnings.contains("overlaps")
         overlapWhitelist = try bst["overlap-whitelist"]?.strings("'overlap-whitelist'").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? []
 
         dependencies = try Self.parseDependencies(keys, file: file, configurable: kind.isBuildElement || kind == .script).map { dep throws(ProjectError) in

@@ -20,6 +20,8 @@ struct ElementPlan: Sendable {
     /// A compose element that integrates and keeps only some split domains: what of the
     /// action's output tree becomes the artifact.
     var finish: CompositionSplit?
+    /// Files one staged dependency overwrites in another, not whitelisted.
+    var overlaps: [StagingOverlaps.Overlap] = []
 
     /// The tree the plan needs in the local CAS before it is used: the artifact, or the input root.
     var tree: Digest {
@@ -87,13 +89,14 @@ struct ElementPlanner: Sendable {
                 throw ProjectError("\(element.file): staging the dependencies of \(name)", cause: error)
             }
             let manifest = element.selection.keepsAll ? nil : try self.manifest(of: staging.layers.map(\.0), element.selection, artifacts: artifacts)
+            let overlaps = try self.overlaps(staging.layers, artifacts: artifacts)
             if element.integrate && !staging.integration.isEmpty {
                 let built = try ActionBuilder.build(element, inputRoot: staged, integration: staging.integration)
                 let finish = manifest.map { CompositionSplit(manifest: $0, staged: staged) }
-                return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: staged, layers: layers), finish: finish)
+                return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: staged, layers: layers), finish: finish, overlaps: overlaps)
             }
             let root = try manifest.map { kept in try TreeSelection(store: nodes).filter(staged, keep: kept.contains) ?? .empty } ?? staged
-            return ElementPlan(key: Self.key("compose", [root.description]), work: .artifact(root: root))
+            return ElementPlan(key: Self.key("compose", [root.description]), work: .artifact(root: root), overlaps: overlaps)
         default:
             var layers: [TreeComposer.Layer] = []
             let staging = try buildStaging(of: element, artifacts: artifacts)
@@ -112,7 +115,8 @@ struct ElementPlanner: Sendable {
                 throw ProjectError("\(element.file): staging the dependencies of \(name)", cause: error)
             }
             let built = try ActionBuilder.build(element, inputRoot: inputRoot, integration: staging.integration)
-            return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: inputRoot, layers: layers))
+            return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: inputRoot, layers: layers),
+                               overlaps: try overlaps(staging.layers, artifacts: artifacts))
         }
     }
 
@@ -133,6 +137,22 @@ struct ElementPlanner: Sendable {
             }
         }
         return (layers, integration)
+    }
+
+    /// The overlaps of staged dependencies, location by location (see ``StagingOverlaps``).
+    func overlaps(_ layers: [(String, String)], artifacts: [String: Artifact]) throws -> [StagingOverlaps.Overlap] {
+        var byLocation: [String: [(name: String, root: Digest)]] = [:]
+        for (name, location) in layers {
+            if let artifact = artifacts[name] { byLocation[location, default: []].append((name, artifact.root)) }
+        }
+        var whitelists: [String: [GlobPattern]] = [:]
+        for (name, _) in layers { whitelists[name] = graph.elements[name]?.overlapWhitelist.map(GlobPattern.init) ?? [] }
+        let finder = StagingOverlaps(store: nodes)
+        var found: [StagingOverlaps.Overlap] = []
+        for location in byLocation.keys.sorted() where byLocation[location]!.count > 1 {
+            found += try finder.find(byLocation[location]!, at: location, whitelists: whitelists)
+        }
+        return found
     }
 
     /// What a compose element keeps of its dependencies: each one's files in the selected split

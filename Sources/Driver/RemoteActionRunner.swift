@@ -14,6 +14,8 @@ public struct BuildRemotes: Sendable {
     public let artifactCache: ArtifactCache?
     /// Re-creates inputs the CAS lost (evicted outputs of earlier builds); nil with `--no-heal`.
     public let healer: ArtifactHealer?
+    /// Each input blob is sent once per build, however many actions find it missing at once.
+    let uploads = SharedUploads()
 
     public init(cas: RemoteConnection, actionCache: RemoteConnection? = nil, execution: RemoteConnection? = nil,
                 artifactCache: ArtifactCache? = nil, healer: ArtifactHealer? = nil) {
@@ -98,7 +100,8 @@ struct RemoteActionRunner: Sendable {
         blobs[built.command.digest] = .bytes(built.command.data)
         let missing = try await remotes.cas.store.findMissing(Array(blobs.keys))
         let lost = missing.filter { !store.contains($0) && ![built.action.digest, built.command.digest].contains($0) }
-        try await remotes.cas.store.put(blobs.filter { missing.contains($0.key) && !lost.contains($0.key) })
+        let cas = remotes.cas.store
+        try await remotes.uploads.upload(blobs.filter { missing.contains($0.key) && !lost.contains($0.key) }) { try await cas.put($0) }
         // Outputs of earlier builds that the CAS evicted, which were never local: made again.
         for digest in lost.sorted() {
             let what = "\(element.name): input blob \(digest) is missing on \(remotes.cas.configuration.endpoint) and not in the local cache: \(provenance(of: digest, in: layers))"

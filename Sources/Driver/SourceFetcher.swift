@@ -49,22 +49,28 @@ public struct SourceFetcher: Sendable {
             guard chmod(staged + "/" + filename, executable ? 0o755 : 0o644) == 0 else {
                 throw ProjectError("\(place): cannot set the mode of \(filename): \(String(cString: strerror(errno)))")
             }
-            return try importTree(staged, at: place)
+            return try await BlockingWork.run { try importTree(staged, at: place) }
         case .tar(let urls, let baseDir):
             let file = try await download(urls, sha256: source.ref!, into: work, at: place)
             let unpacked = work + "/unpacked"
-            try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-            let result = HostTool.run(["tar", "-x", "--no-same-owner", "-f", file, "-C", unpacked])
-            guard result.status == 0 else {
-                throw ProjectError("\(place): cannot unpack \(source.url ?? file): \(result.output)")
+            let shown = source.url ?? file
+            return try await BlockingWork.run {
+                try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+                let result = HostTool.run(["tar", "-x", "--no-same-owner", "-f", file, "-C", unpacked])
+                guard result.status == 0 else {
+                    throw ProjectError("\(place): cannot unpack \(shown): \(result.output)")
+                }
+                return try importTree(try Self.baseDirectory(baseDir, in: unpacked, at: place), at: place)
             }
-            return try importTree(try Self.baseDirectory(baseDir, in: unpacked, at: place), at: place)
         case .git(let urls, _, let submodules):
-            let checkout = try GitMirror(cache: cache, url: source.url!).checkout(commit: source.gitCommit!, urls: urls, into: work + "/checkout", at: place)
-            if submodules, FileManager.default.fileExists(atPath: checkout + "/.gitmodules") {
-                throw ProjectError("\(place): the repository has submodules, which lazycas does not check out yet (set 'checkout-submodules: false' to build without them)")
+            let (url, commit) = (source.url!, source.gitCommit!)
+            return try await BlockingWork.run {
+                let checkout = try GitMirror(cache: cache, url: url).checkout(commit: commit, urls: urls, into: work + "/checkout", at: place)
+                if submodules, FileManager.default.fileExists(atPath: checkout + "/.gitmodules") {
+                    throw ProjectError("\(place): the repository has submodules, which lazycas does not check out yet (set 'checkout-submodules: false' to build without them)")
+                }
+                return try importTree(checkout, at: place)
             }
-            return try importTree(checkout, at: place)
         case .local, .patch:
             throw ProjectError("\(place): not a fetched source")
         }
@@ -108,7 +114,7 @@ public struct SourceFetcher: Sendable {
                 failures.append("\(url): \(error)")
                 continue
             }
-            let digest = try Digest(data: Data(contentsOf: URL(fileURLWithPath: target), options: .alwaysMapped))
+            let digest = try await BlockingWork.run { try Digest(data: Data(contentsOf: URL(fileURLWithPath: target), options: .alwaysMapped)) }
             guard digest.hash == sha256 else {
                 throw ProjectError("\(place): \(url) has sha256 \(digest.hash), but the ref says \(sha256) (wrong checksum)")
             }

@@ -42,7 +42,8 @@ public struct SourceTracker: Sendable {
                 newRef = try await Self.sha256(of: urls.last!, into: work, at: place)
             case .git(let urls, let track, _):
                 guard let track else { throw ProjectError("\(place): it has no 'track' branch to follow") }
-                newRef = try GitMirror(cache: cache, url: source.url!).resolve(track, urls: [urls.last!], at: place)
+                let (cache, url) = (cache, source.url!)
+                newRef = try await BlockingWork.run { try GitMirror(cache: cache, url: url).resolve(track, urls: [urls.last!], at: place) }
             case .local, .patch:
                 continue
             }
@@ -62,7 +63,7 @@ public struct SourceTracker: Sendable {
         } catch {
             throw ProjectError("\(place): cannot download \(url): \(error)")
         }
-        return try Digest(data: Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped)).hash
+        return try await BlockingWork.run { try Digest(data: Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped)).hash }
     }
 
     private func write(_ changes: [Change], of element: ElementDefinition) throws {

@@ -111,4 +111,35 @@ struct AssemblyElementTests {
         let (summary, _, _) = try await h.build(["badfilter.bst"], on: server.url)
         #expect(summary.failed.first?.message.contains("unknown split domains nosuch") == true, "\(summary.failed)")
     }
+
+    @Test func overlappingDependenciesWarnUnlessWhitelistedAndFailWhenOverlapsAreFatal() async throws {
+        let overlapping: [String: String] = [
+            "one.bst": "kind: import\nsources:\n- kind: local\n  path: files/one\n",
+            "two.bst": "kind: import\nsources:\n- kind: local\n  path: files/two\n",
+            "allowed.bst": "kind: import\nsources:\n- kind: local\n  path: files/two\npublic:\n  bst:\n    overlap-whitelist:\n    - '%{bindir}/*'\n",
+            "both.bst": "kind: compose\nbuild-depends: [one.bst, two.bst]\nconfig:\n  integrate: false\n",
+            "whitelisted.bst": "kind: compose\nbuild-depends: [one.bst, allowed.bst]\nconfig:\n  integrate: false\n",
+        ]
+        let h = try DriverHarness.withBase(overlapping)
+        h.write("files/one/usr/bin/tool", "one\n")
+        h.write("files/two/usr/bin/tool", "two\n")
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        let (summary, _, events) = try await h.build(["both.bst", "whitelisted.bst"], on: server.url)
+        #expect(summary.failed.isEmpty, "\(summary.failed)")
+        let warnings = events.filter { $0.kind == .warning }
+        #expect(warnings.map(\.element) == ["both.bst"], "\(warnings)")
+        #expect(warnings.first?.message.contains("/usr/bin/tool: two.bst overlaps files previously staged by one.bst") == true)
+
+        let conf = try String(contentsOfFile: h.projectRoot + "/project.conf", encoding: .utf8)
+        h.write("project.conf", conf + "\nfatal-warnings:\n- overlaps\n")
+        let (fatal, _, _) = try await h.build(["both.bst", "whitelisted.bst"], on: server.url, options: {
+            var options = BuildOptions()
+            options.keepGoing = true
+            return options
+        }())
+        #expect(fatal.failed.map(\.element) == ["both.bst"], "\(fatal.failed)")
+        #expect(fatal.failed.first?.message.contains("fatal-warnings") == true)
+        #expect(fatal.artifacts["whitelisted.bst"] != nil)
+    }
 }

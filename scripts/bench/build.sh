@@ -4,6 +4,8 @@
 # per executed action, bytes downloaded, wall time, for a cold build, a rebuild with the same
 # local cache, and a rebuild from an empty local cache (remote cache hits).
 #   scripts/bench/build.sh [FILES_PER_ELEMENT]   (default 500; examples/hello plus a generated layer)
+#   scripts/bench/build.sh image [REPS]          (examples/image on buildbox-casd and lazycas serve: build-image.sh)
+[ "${1:-}" = image ] && exec "$(dirname "${BASH_SOURCE[0]}")/build-image.sh" "${@:2}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 scripts/setup.sh --with-buildstream
 FILES="${1:-500}"
