@@ -170,7 +170,7 @@ struct Subprojects {
         }
         let subproject: Project
         do {
-            subproject = try Project(root: root, options: config.options, aliasURLs: aliasURLs)
+            subproject = try Project(root: root, options: config.options, optionsOrigin: "\(junction.file): config: options", aliasURLs: aliasURLs)
         } catch {
             throw ProjectError("\(junction.file): loading the subproject", cause: error)
         }

@@ -96,9 +96,11 @@ public struct Project: Sendable {
     /// Loads `ROOT/project.conf`.
     /// - Parameters:
     ///   - options: values for its options (`-o NAME VALUE`, or a junction's `config: options:`).
+    ///   - optionsOrigin: where `options` come from, for messages.
     ///   - aliasURLs: for a subproject, its aliases that a junction maps onto its parent's
     ///     (`config: aliases:`), with the parent's URL for each.
-    public init(root: String, options: [(String, String)] = [], aliasURLs: [String: String] = [:]) throws(ProjectError) {
+    public init(root: String, options: [(String, String)] = [], optionsOrigin: String = "command line",
+                aliasURLs: [String: String] = [:]) throws(ProjectError) {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         var config = try BuildStreamDefaults.node("buildstream/projectconfig.yaml")
         var conf = try YAMLNode.load(path: self.root + "/project.conf", shownAs: "project.conf")
@@ -136,7 +138,7 @@ public struct Project: Sendable {
         try ProjectIncludes(projectRoot: self.root).process(&conf, options: nil)
         try conf.composite(onto: &config)
         var pool = try ProjectOptions(declarations: config["options"], elementDirectory: elementDirectory)
-        try pool.set(options, from: "command line")
+        try pool.set(options, from: optionsOrigin)
         try pool.process(&config, restricted: Self.unconditionalKeys)
         optionPool = pool
         self.options = pool.summary

@@ -92,6 +92,6 @@ import Testing
         #expect(unfetched.contains("the sources of junction subtar.bst are not fetched"), "\(unfetched)")
         f.h.write("elements/badopt.bst", "kind: junction\nsources:\n- kind: local\n  path: subproject\nconfig:\n  options:\n    flavour: odd\n")
         let badOption = failure { _ = try ElementGraph(project: project, targets: ["badopt.bst:greet.bst"]) }
-        #expect(badOption.contains("invalid value for enum option 'flavour': odd"), "\(badOption)")
+        #expect(badOption.contains("elements/badopt.bst: config: options: invalid value for enum option 'flavour': odd"), "\(badOption)")
     }
 }

@@ -11,8 +11,11 @@ struct Build: AsyncParsableCommand {
         discussion: """
             Finds project.conf in the current directory or above it (or in --directory), loads \
             the targets and everything they depend on, and builds each element once its \
-            dependencies are built: import and stack elements locally, manual elements as one \
-            remote action each. Inputs are composed from Directory nodes by reference (no file \
+            dependencies are built: import, stack, filter (and compose with nothing to \
+            integrate) locally; build elements (manual, autotools, cmake, make, meson, pip, \
+            setuptools), script and integrating compose elements as one remote action each. \
+            Sources from outside the project (tar, remote, git) are fetched first, once, and \
+            cached by ref. Options: -o NAME VALUE. Inputs are composed from Directory nodes by reference (no file \
             is staged or downloaded); of the outputs only the Directory nodes and the logs come \
             back, unless --download all. Each artifact is recorded as the ref PROJECT/ELEMENT/KEY.
 
