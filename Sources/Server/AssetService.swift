@@ -21,8 +21,8 @@ struct AssetNames: Sendable {
 
     func push(_ kind: Kind, instance: String, uris: [String], qualifiers: [Build_Bazel_Remote_Asset_V1_Qualifier],
               digest proto: Build_Bazel_Remote_Execution_V2_Digest) throws(RPCError) {
-        let digest = try Digest.fromRequest(proto, field: kind == .blob ? "blob_digest" : "root_directory_digest")
         guard !uris.isEmpty else { throw RPCError(code: .invalidArgument, message: "no uris given") }
+        let digest = try Digest.fromRequest(proto, field: kind == .blob ? "blob_digest" : "root_directory_digest")
         guard storage.cas.contains(digest) else {
             throw RPCError(code: .failedPrecondition, message: "\(digest) is not in the CAS: upload it before naming it")
         }
@@ -36,7 +36,10 @@ struct AssetNames: Sendable {
     }
 
     /// The first of `uris` that names something still in the CAS.
+    /// - Throws: INVALID_ARGUMENT for no URIs at all (clients such as BuildStream probe a server
+    ///   with that request and expect this answer), NOT_FOUND when none is known.
     func fetch(_ kind: Kind, instance: String, uris: [String], qualifiers: [Build_Bazel_Remote_Asset_V1_Qualifier]) throws(RPCError) -> (uri: String, digest: Digest) {
+        guard !uris.isEmpty else { throw RPCError(code: .invalidArgument, message: "no uris given") }
         for uri in uris {
             guard let data = storage.assets.read(Self.key(kind, instance: instance, uri: uri, qualifiers: qualifiers)),
                   let digest = try? Digest(parsing: String(decoding: data, as: UTF8.self)),

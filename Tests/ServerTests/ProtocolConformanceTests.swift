@@ -107,6 +107,20 @@ struct ProtocolConformanceTests {
 /// ActionCache, counters.
 @Suite(.serialized)
 struct EmbeddedServerTests {
+    /// BuildStream checks an artifact server by sending FetchBlob and PushBlob with no URIs and
+    /// expecting INVALID_ARGUMENT; any other answer and it drops the server.
+    @Test func remoteAssetCallsWithoutURIsAreInvalidArgumentAsBuildStreamProbesThem() async throws {
+        let server = try await TestServer.start(.lazycasServe)
+        defer { Task { await server.stop() } }
+        try await Stubs.with(server) { s in
+            #expect(await statusCode { _ = try await s.assetFetch.fetchBlob(Build_Bazel_Remote_Asset_V1_FetchBlobRequest()) } == .invalidArgument)
+            #expect(await statusCode { _ = try await s.assetPush.pushBlob(Build_Bazel_Remote_Asset_V1_PushBlobRequest()) } == .invalidArgument)
+            var unknown = Build_Bazel_Remote_Asset_V1_FetchBlobRequest()
+            unknown.uris = ["urn:fdc:buildstream.build:2020:artifact:p/e/k"]
+            #expect(await statusCode { _ = try await s.assetFetch.fetchBlob(unknown) } == .notFound)
+        }
+    }
+
     @Test func oversizedBatchesAreInvalidArgumentAndTheServerStaysUp() async throws {
         let server = try await TestServer.start(.lazycasServe)
         try await Stubs.with(server) { s in

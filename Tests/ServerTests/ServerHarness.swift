@@ -15,6 +15,8 @@ struct Stubs: Sendable {
     var actionCache: Build_Bazel_Remote_Execution_V2_ActionCache.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
     var execution: Build_Bazel_Remote_Execution_V2_Execution.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
     var capabilities: Build_Bazel_Remote_Execution_V2_Capabilities.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
+    var assetFetch: Build_Bazel_Remote_Asset_V1_Fetch.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
+    var assetPush: Build_Bazel_Remote_Asset_V1_Push.Client<HTTP2ClientTransport.Posix> { .init(wrapping: connection.client) }
 
     static func with<T: Sendable>(_ server: TestServer, _ body: (Stubs) async throws -> T) async throws -> T {
         let config = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: server.url), maxAttempts: 1)
