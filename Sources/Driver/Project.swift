@@ -45,6 +45,8 @@ public struct Project: Sendable {
     /// `shell:` settings (`command`, `environment`).
     public let shellCommand: [String]
     public let shellEnvironment: [String: String]
+    /// `artifacts:`: the artifact servers the project recommends (BuildStream's users pull from them).
+    public let artifactRemotes: [BuildStreamRemoteSpec]
 
     /// Where source refs are stored, as `ref-storage` says.
     public enum RefStorage: String, Sendable {
@@ -198,6 +200,13 @@ public struct Project: Sendable {
         let shell = try config["shell"]?.keyed("'shell'", allowed: ["command", "environment", "host-files"]) ?? [:]
         shellCommand = try shell["command"]?.strings("'command' of 'shell'") ?? ["sh", "-i"]
         shellEnvironment = try shell["environment"]?.stringMap("'environment' of 'shell'") ?? [:]
+        var remotes: [BuildStreamRemoteSpec] = []
+        if let artifacts = config["artifacts"], !artifacts.isNull {
+            for item in artifacts.isMapping ? [artifacts] : try artifacts.sequence("'artifacts'") {
+                remotes.append(try BuildStreamRemoteSpec(item, base: self.root))
+            }
+        }
+        artifactRemotes = remotes
     }
 
     private static func validate(name: String, at node: YAMLNode) throws(ProjectError) {

@@ -31,6 +31,19 @@ public final class LocalContentStore: Sendable {
         sweepStaleTemporaries()
     }
 
+    /// Opens someone else's store with the same layout (BuildStream's `CACHEDIR/cas`, which
+    /// buildbox-casd keeps) to read from: nothing is created or swept there.
+    /// - Throws: `.notFound` if `root/objects` does not exist.
+    public init(readingFrom root: String) throws(CASError) {
+        self.root = root
+        objectsDir = root + "/objects"
+        tmpDir = root + "/tmp"
+        var st = stat()
+        guard stat(objectsDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw CASError(.notFound, "\(root) holds no CAS (no objects/ directory)")
+        }
+    }
+
     /// Creates `path` and any missing parents; an existing directory is fine.
     static func makeDirectory(_ path: String) throws(CASError) {
         if mkdir(path, 0o755) == 0 || errno == EEXIST { return }

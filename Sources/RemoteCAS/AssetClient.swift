@@ -1,7 +1,7 @@
 import LocalCAS
 import REAPI
 
-/// The Remote Asset API (v1) of one server: names (URIs) pointing at Directory trees.
+/// The Remote Asset API (v1) of one server: names (URIs) pointing at Directory trees and blobs.
 public struct AssetClient: Sendable {
     let connection: RemoteConnection
     let push: Build_Bazel_Remote_Asset_V1_Push.Client<GRPCContentStore.Transport>
@@ -28,20 +28,42 @@ public struct AssetClient: Sendable {
         var request = Build_Bazel_Remote_Asset_V1_FetchDirectoryRequest()
         request.instanceName = connection.configuration.instance
         request.uris = [uri]
-        let response: Build_Bazel_Remote_Asset_V1_FetchDirectoryResponse
+        return try await fetched("FetchDirectory", uri, status: \.status, digest: \.rootDirectoryDigest) { [fetch, request] in
+            try await fetch.fetchDirectory(request)
+        }
+    }
+
+    /// The blob `uri` names (FetchBlob, no qualifiers), or nil if the server knows no such name.
+    public func fetchBlob(uri: String) async throws(CASError) -> Digest? {
+        var request = Build_Bazel_Remote_Asset_V1_FetchBlobRequest()
+        request.instanceName = connection.configuration.instance
+        request.uris = [uri]
+        return try await fetched("FetchBlob", uri, status: \.status, digest: \.blobDigest) { [fetch, request] in
+            try await fetch.fetchBlob(request)
+        }
+    }
+
+    /// The digest a Fetch call answered with; nil for NOT_FOUND, as a gRPC status or in the response.
+    private func fetched<Response: Sendable>(
+        _ method: String, _ uri: String,
+        status: KeyPath<Response, Google_Rpc_Status>, digest: KeyPath<Response, Build_Bazel_Remote_Execution_V2_Digest>,
+        _ call: @escaping @Sendable () async throws -> Response
+    ) async throws(CASError) -> Digest? {
+        let response: Response
         do {
-            response = try await connection.call("FetchDirectory", uri) { [fetch, request] in try await fetch.fetchDirectory(request) }
+            response = try await connection.call(method, uri, call)
         } catch where error.code == .notFound {
             return nil
         }
-        guard response.status.isOK else {
-            if response.status.rpcCode == .notFound { return nil }
-            throw CASError(.remote, "FetchDirectory \(uri) on \(connection.configuration.endpoint): code \(response.status.code): \(response.status.message)")
+        let answer = response[keyPath: status]
+        guard answer.isOK else {
+            if answer.rpcCode == .notFound { return nil }
+            throw CASError(.remote, "\(method) \(uri) on \(connection.configuration.endpoint): code \(answer.code): \(answer.message)")
         }
         do {
-            return try Digest(response.rootDirectoryDigest)
+            return try Digest(response[keyPath: digest])
         } catch {
-            throw CASError(.corrupt, "FetchDirectory \(uri) returned a malformed digest", cause: error)
+            throw CASError(.corrupt, "\(method) \(uri) returned a malformed digest", cause: error)
         }
     }
 }

@@ -88,3 +88,13 @@ final class EventLog: Sendable {
     var append: @Sendable (BuildEvent) -> Void { { [self] e in self.events.withLock { $0.append(e) } } }
     var all: [BuildEvent] { events.withLock { $0 } }
 }
+
+/// The error `body` throws, as its message says it ("no error" if it throws none).
+func failure(_ body: () throws -> Void) -> String {
+    do {
+        try body()
+        return "no error"
+    } catch {
+        return "\(error)"
+    }
+}

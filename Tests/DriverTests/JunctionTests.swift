@@ -51,15 +51,6 @@ import Testing
         var project: Project { get throws { try Project(root: h.projectRoot) } }
     }
 
-    func failure(_ body: () throws -> Void) -> String {
-        do {
-            try body()
-            return "no error"
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test func elementsOfSubprojectsAreNamedThroughTheirJunctionAndLinksResolve() async throws {
         let f = try Fixture()
         let graph = try await ElementGraph.load(project: try f.project, targets: ["top.bst"], sources: try SourceCache(store: f.h.store))

@@ -31,15 +31,6 @@ import Testing
         return try ElementGraph(project: project, targets: [name]).elements[name]!
     }
 
-    func failure(_ body: () throws -> Void) -> String {
-        do {
-            try body()
-            return "no error"
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test func optionsSwitchVariablesThroughConditionalsAndTheCommandLine() throws {
         let h = try harness(conf: """
             options:

@@ -26,11 +26,8 @@ start_server() {  # KIND RUN → PORT, STATS ("" on casd)
     start_casd "server-$2" --buildbox-run="$BB/buildbox-run"
     STATS=""
   else
-    PORT=$(free_port)
     STATS="$WORK/stats-$2.json"
-    "$LAZYCAS" serve --listen "grpc://127.0.0.1:$PORT" --storage "$WORK/server-$2" --stats-file "$STATS" 2>"$WORK/serve-$2.log" &
-    PIDS+=($!)
-    wait_port "$PORT"
+    start_lazycas_serve "server-$2" "$STATS"
   fi
   SERVER_PID=${PIDS[-1]}
 }

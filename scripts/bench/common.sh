@@ -74,11 +74,12 @@ bench_venv() {
   BENCH_PY="env PYTHONPATH=$venv/protos $venv/bin/python"
 }
 
-# start_lazycas_serve NAME: a fresh `lazycas serve` with its own storage; sets PORT.
+# start_lazycas_serve NAME [STATS]: a fresh `lazycas serve` with its own storage (and, with
+# STATS, its per-method counters written to that JSON file); sets PORT.
 start_lazycas_serve() {
   local name=$1
   PORT=$(free_port)
-  "$LAZYCAS" serve --listen "grpc://127.0.0.1:$PORT" --storage "$WORK/$name" >"$WORK/$name.log" 2>&1 &
+  "$LAZYCAS" serve --listen "grpc://127.0.0.1:$PORT" --storage "$WORK/$name" ${2:+--stats-file "$2"} >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   wait_port "$PORT"
 }

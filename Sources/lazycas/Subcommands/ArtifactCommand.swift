@@ -29,20 +29,21 @@ struct ArtifactCommand: AsyncParsableCommand {
     struct Log: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the build log (stdout, then stderr) of an element's artifact.",
-            discussion: "ELEMENT is a name like hello.bst (its artifact for the current inputs, in the project around the current directory) or an artifact ref PROJECT/ELEMENT/KEY. Logs not in the local cache are fetched from --remote.")
-        @Argument(help: "hello.bst, or PROJECT/ELEMENT/KEY.") var element: String
-        @Option(name: [.customShort("C"), .long], help: "The project directory.") var directory: String?
+            discussion: "ELEMENT is a name like hello.bst (its artifact for the current inputs, in the project around the current directory) or an artifact ref PROJECT/ELEMENT/KEY. Logs not in the local cache are fetched from --remote. bst:ELEMENT or bst:PROJECT/ELEMENT/KEY prints the build log BuildStream recorded in its artifact.")
+        @Argument(help: "hello.bst, PROJECT/ELEMENT/KEY, bst:ELEMENT or bst:PROJECT/ELEMENT/KEY.") var element: String
+        @OptionGroup var bst: BuildStreamOptions
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let context = try CommandContext(global: global, remote: remote)
+            if CommandContext.isBuildStream(element) { return try await buildStreamLog(context) }
             let artifacts = try ArtifactStore(store: context.store)
             let artifact: Artifact
             if let byRef = artifacts.artifact(ref: element) {
                 artifact = byRef
             } else if element.hasSuffix(".bst") {
-                let project = try context.project(directory)
+                let project = try context.project(bst.directory)
                 artifact = try ArtifactResolver(project: project, store: context.store).artifact(of: element)
             } else {
                 throw CASError(.invalidArgument, "'\(element)' is neither an element name (NAME.bst) nor a known artifact ref")
@@ -56,6 +57,20 @@ struct ArtifactCommand: AsyncParsableCommand {
                 try await context.withRemote(for: "artifact log") { remote in try await remote.content.fetchAll(missing) }
             }
             for log in logs { FileHandle.standardOutput.write(try context.store.read(log)) }
+        }
+
+        /// The logs BuildStream recorded in a `bst:` artifact, in order.
+        private func buildStreamLog(_ base: CommandContext) async throws {
+            let resolver = try base.buildStream(bst)
+            let located = try await resolver.locate(String(element.dropFirst(4)))
+            let logs = located.artifact.logs
+            guard !logs.isEmpty else { throw CASError(.notFound, "\(located.artifact.name) records no build log") }
+            let context = try base.reading(located, root: nil, from: resolver.artifacts)
+            let missing = context.store.missing(logs.map(\.digest))
+            if !missing.isEmpty {
+                try await context.withRemote(for: "artifact log") { remote in try await remote.content.fetchAll(missing) }
+            }
+            for log in logs { FileHandle.standardOutput.write(try context.store.read(log.digest)) }
         }
     }
 }

@@ -15,23 +15,23 @@ struct CasCat: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "HASH/SIZE of a root Directory, or a ref.")
+    @Argument(help: "HASH/SIZE of a root Directory, a ref, NAME.bst, bst:ELEMENT or bst:PROJECT/ELEMENT/KEY.")
     var tree: String
 
     @Argument(help: "Path of a file inside the tree.")
     var path: String?
 
+    @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote, heal: heal)
-        let root = try context.resolveTree(tree)
+        let (root, context) = try await CommandContext(global: global, remote: remote, heal: heal).resolve(tree, bst)
         let local = LocalTree(store: context.store)
         let blob: Digest
         if let path {
-            if context.remote != nil, try !local.missingDirectories(under: root).isEmpty {
+            if context.remote != nil || context.nearby != nil, try !local.missingDirectories(under: root).isEmpty {
                 _ = try await context.withRemote(for: "cas cat") { remote in
                     try await remote.trees.fetchTree(root)
                 }

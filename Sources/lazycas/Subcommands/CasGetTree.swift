@@ -7,21 +7,25 @@ struct CasGetTree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-tree",
         abstract: "Bring every Directory node of a tree into the local CAS (and no file blob).",
-        discussion: "With --files, also fetch every file blob that is not local (batched, concurrent)."
+        discussion: "Prints the tree's HASH/SIZE (for a ref, NAME.bst or bst: artifact, the digest it stands for). With --files, also fetch every file blob that is not local (batched, concurrent)."
     )
 
-    @Argument(help: "HASH/SIZE of the root Directory, or a ref.")
+    @Argument(help: "HASH/SIZE of the root Directory, a ref, NAME.bst, bst:ELEMENT or bst:PROJECT/ELEMENT/KEY.")
     var tree: String
 
     @Flag(name: .long, help: "Also fetch every missing file blob.")
     var files = false
 
+    @Flag(name: .long, help: "For a bst: artifact, its cached build tree instead of its files.")
+    var buildtree = false
+
+    @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote)
-        let root = try context.resolveTree(tree)
+        let (root, context) = try await CommandContext(global: global, remote: remote).resolve(tree, bst, part: buildtree ? .buildtree : .files)
+        defer { print(root) }
         let local = LocalTree(store: context.store)
         if try local.missingDirectories(under: root).isEmpty, !files {
             Terminal.note("tree \(root) is already complete locally")

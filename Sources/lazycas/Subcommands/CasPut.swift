@@ -33,9 +33,10 @@ struct CasPut: AsyncParsableCommand {
             var blobs: [Digest: Blob] = tree.directories.mapValues { .bytes($0) }
             for (digest, path) in tree.files { blobs[digest] = .path(path) }
             let summary = try await context.withRemote(for: "cas put") { remote in
-                let progress = ProgressLine(label: "uploading", following: remote.connection.metrics, direction: .sent)
+                guard let connection = remote.connection else { throw CASError(.invalidArgument, "cas put needs a remote") }
+                let progress = ProgressLine(label: "uploading", following: remote.metrics, direction: .sent)
                 defer { progress.finish() }
-                return try await remote.connection.store.upload(blobs, sending: progress.expect)
+                return try await connection.store.upload(blobs, sending: progress.expect)
             }
             Terminal.note("uploaded \(summary.missing) of \(summary.offered) blobs (\(formatBytes(summary.bytesSent)); \(tree.fileCount) files, \(tree.directories.count) directories)")
         }

@@ -10,15 +10,16 @@ struct Checkout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a tree out as a plain directory or a reproducible tar stream.",
         discussion: """
-            TREE is HASH/SIZE, a ref, or an element name (NAME.bst: its artifact for the current \
-            inputs, in the project around the current directory). The blobs not in the local \
+            TREE is HASH/SIZE, a ref, an element name (NAME.bst: its artifact for the current \
+            inputs, in the project around the current directory), or a BuildStream artifact \
+            (bst:ELEMENT, bst:PROJECT/ELEMENT/KEY; --buildtree for its cached build tree). The blobs not in the local \
             cache are fetched first (batched, concurrent, with a progress line), then the tree is \
             written: directories entered without following symlinks, files and symlinks created \
             under temporary names and renamed into place, executables 0755, others 0644.
             """
     )
 
-    @Argument(help: "HASH/SIZE, a ref, or NAME.bst.")
+    @Argument(help: "HASH/SIZE, a ref, NAME.bst, bst:ELEMENT or bst:PROJECT/ELEMENT/KEY.")
     var tree: String
 
     @Argument(help: "The directory to write (created if missing; must be empty unless --force).")
@@ -33,6 +34,10 @@ struct Checkout: AsyncParsableCommand {
     @Flag(name: .long, help: "Hard-link non-executable files to the local cache's copies where the filesystem allows (they stay read-only).")
     var hardlink = false
 
+    @Flag(name: .long, help: "For a bst: artifact, check out its cached build tree instead of its files.")
+    var buildtree = false
+
+    @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
@@ -43,8 +48,8 @@ struct Checkout: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote, heal: heal)
-        let root = try context.resolveTree(tree)
+        let (root, context) = try await CommandContext(global: global, remote: remote, heal: heal)
+            .resolve(tree, bst, part: buildtree ? .buildtree : .files)
         if let directory { try Self.prepare(directory, force: force) }
         let local = LocalTree(store: context.store)
         // Only a complete tree can be walked for its files; an incomplete one needs the remote anyway.
@@ -53,7 +58,7 @@ struct Checkout: AsyncParsableCommand {
         if needsFetch {
             try await context.withRemote(for: "checkout", reading: root) { remote in
                 try await remote.trees.fetchTree(root)
-                try await Self.fetchFiles(of: root, into: context.store, through: remote.content, following: remote.connection.metrics)
+                try await Self.fetchFiles(of: root, into: context.store, through: remote.content, following: remote.metrics)
             }
         }
         if let tar {

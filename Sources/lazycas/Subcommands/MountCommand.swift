@@ -18,10 +18,15 @@ struct MountCommand: AsyncParsableCommand {
             cached the first time it is opened. By default the mount runs in the background and \
             the command returns once the tree is there; unmount with `lazycas umount DIR`. With \
             --foreground it stays attached, and Ctrl-C or SIGTERM unmount it cleanly.
+
+            bst:ELEMENT mounts what BuildStream built: the artifact of the element's current \
+            cache key (asked of bst), from BuildStream's local cache or the artifact servers \
+            and storage service its configuration names; bst:PROJECT/ELEMENT/KEY names one \
+            artifact anywhere. --buildtree mounts the artifact's cached build tree instead.
             """
     )
 
-    @Argument(help: "HASH/SIZE of the root Directory, or a ref.")
+    @Argument(help: "HASH/SIZE of the root Directory, a ref, NAME.bst, bst:ELEMENT or bst:PROJECT/ELEMENT/KEY.")
     var tree: String
 
     @Argument(help: "An existing, empty directory to mount on.")
@@ -39,16 +44,20 @@ struct MountCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Let other users see the mount (needs user_allow_other for non-root).")
     var allowOther = false
 
+    @Flag(name: .long, help: "For a bst: artifact, mount its cached build tree (%{build-root} after the build) instead of its files.")
+    var buildtree = false
+
     @Flag(name: .customLong("daemon-child"), help: .hidden)
     var daemonChild = false
 
+    @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote, heal: heal)
-        let root = try context.resolveTree(tree)
+        let (root, context) = try await CommandContext(global: global, remote: remote, heal: heal)
+            .resolve(tree, bst, part: buildtree ? .buildtree : .files)
         let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
         if !daemonChild { try Mountpoint.validate(path) }
         let missing = try LocalTree(store: context.store).missingDirectories(under: root)
@@ -101,7 +110,7 @@ struct MountCommand: AsyncParsableCommand {
     private func serve(root: Digest, at path: String, context: CommandContext) async throws {
         if daemonChild { setsid() }
         let stats = MountStats(mountpoint: path, root: root.description)
-        let remote = try context.remote.map { try context.open(try RemoteConnection($0), reading: root) }
+        let remote = try context.openContent(reading: root)
         let (content, fetched) = MountContent.make(store: context.store, remote: remote)
         let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats,
                                 readAhead: readAhead, fetched: fetched)
@@ -129,7 +138,7 @@ struct MountCommand: AsyncParsableCommand {
         if let remote {
             // Connect now (and learn the batch limit), so the first cold read pays one round
             // trip, not a connection setup too.
-            Task { _ = try? await remote.connection.cas.batchLimit() }
+            Task { _ = try? await remote.connection?.cas.batchLimit() }
         }
         if prefetch {
             prefetchTask = Task {

@@ -20,16 +20,24 @@ struct Shell: AsyncParsableCommand {
             /tmp, the element's environment, and no network unless --network. Blobs are fetched \
             only when read; on exit lazycas says how many. Ctrl-C goes to the command; the \
             command's exit status is lazycas's. Needs root (the overlay).
+
+            bst:ELEMENT enters what BuildStream built, as `bst shell` stages it: the artifacts \
+            of the element and its runtime dependencies (their current keys, from bst show), \
+            composed by reference, with the element's environment, the project's shell \
+            environment and the integration commands run first; nothing is downloaded up \
+            front. bst:PROJECT/ELEMENT/KEY enters that one artifact alone. With --build, the \
+            artifact's cached build sandbox (BuildStream caches it for failed builds, or for \
+            all with cache-buildtrees: always), in its build directory.
             """
     )
 
-    @Argument(help: "NAME.bst, a ref, or HASH/SIZE.")
+    @Argument(help: "NAME.bst, bst:ELEMENT, bst:PROJECT/ELEMENT/KEY, a ref, or HASH/SIZE.")
     var tree: String
 
     @Argument(parsing: .postTerminator, help: "The command to run (default: an interactive /bin/sh -i).")
     var command: [String] = []
 
-    @Flag(name: .long, help: "Enter the element's build environment instead of its runtime closure.")
+    @Flag(name: .long, help: "Enter the element's build environment instead of its runtime closure (for bst:, the artifact's cached build sandbox).")
     var build = false
 
     @Flag(name: .long, help: "Store the tree as the command left it (the writable layer over the tree) and print its HASH/SIZE.")
@@ -47,9 +55,7 @@ struct Shell: AsyncParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Bind a host path into the sandbox (repeatable).", valueName: "host:sandbox"))
     var bind: [String] = []
 
-    @Option(name: [.customShort("C"), .long], help: "The project directory, for NAME.bst.")
-    var directory: String?
-
+    @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
@@ -59,14 +65,15 @@ struct Shell: AsyncParsableCommand {
         for b in bind where b.split(separator: ":", maxSplits: 1).count != 2 || !b.split(separator: ":")[1].hasPrefix("/") {
             throw ValidationError("--bind takes HOST:SANDBOX with an absolute sandbox path, got '\(b)'")
         }
-        if build && !tree.hasSuffix(".bst") { throw ValidationError("--build needs an element (NAME.bst)") }
+        if build && !tree.hasSuffix(".bst") && !CommandContext.isBuildStream(tree) {
+            throw ValidationError("--build needs an element (NAME.bst) or a BuildStream artifact (bst:…)")
+        }
     }
 
     func run() async throws {
-        let context = try CommandContext(global: global, remote: remote, heal: heal)
         if let ref { try RefStore.validate(ref) }
-        let target = try resolve(context)
-        let remote = try context.remote.map { try context.open(try RemoteConnection($0), reading: target.root) }
+        let (target, integration, context) = try await resolve(try CommandContext(global: global, remote: remote, heal: heal))
+        let remote = try context.openContent(reading: target.root)
         let connection = remote?.connection
         // Missing Directory nodes come in one GetTree and are served from memory at once; they
         // are written to the local CAS in the background (thousands of small files are slow
@@ -98,7 +105,7 @@ struct Shell: AsyncParsableCommand {
                                            fetched: fetchedSoFar)
         do {
             var sandbox = SandboxCommand(root: session.overlay.merged, workingDirectory: String(target.workingDirectory.drop(while: { $0 == "/" })),
-                                         arguments: command.isEmpty ? ["/bin/sh", "-i"] : command,
+                                         arguments: BuildStreamShell.integrated(command.isEmpty ? ["/bin/sh", "-i"] : command, integration),
                                          environment: target.environment.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                          hostTools: false, user: nil)
             sandbox.network = network
@@ -133,17 +140,24 @@ struct Shell: AsyncParsableCommand {
         }
     }
 
-    private func resolve(_ context: CommandContext) throws -> ShellTree {
-        let defaults = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "SHELL": "/bin/sh",
-                        "TERM": ProcessInfo.processInfo.environment["TERM"] ?? "dumb"]
+    /// The tree to enter, the integration commands to run first, and the context that reads
+    /// the tree's content.
+    private func resolve(_ context: CommandContext) async throws -> (ShellTree, [String], CommandContext) {
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? "dumb"
+        let defaults = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "SHELL": "/bin/sh", "TERM": term]
+        if CommandContext.isBuildStream(tree) {
+            var shell = try await BuildStreamShell.make(String(tree.dropFirst(4)), build: build, options: bst, base: context)
+            shell.tree.environment["TERM"] = term
+            return (shell.tree, shell.integration, shell.context)
+        }
         let isElement = tree.hasSuffix(".bst") && (try? Digest(parsing: tree)) == nil && (try? context.refs.get(tree)) == nil
         guard isElement else {
-            return ShellTree(root: try context.resolveTree(tree), environment: defaults, workingDirectory: "/")
+            return (ShellTree(root: try context.resolveTree(tree), environment: defaults, workingDirectory: "/"), [], context)
         }
-        let project = try context.project(directory)
+        let project = try context.project(bst.directory)
         var shell = try ArtifactResolver(project: project, store: context.store).shellTree(for: tree, build: build)
-        shell.environment["TERM"] = defaults["TERM"]
-        return shell
+        shell.environment["TERM"] = term
+        return (shell, [], context)
     }
 
     /// `fetched 37 of 12,408 files, 2.1 MiB of 880 MiB`.

@@ -8,13 +8,18 @@ import RemoteCAS
 struct CommandContext {
     let config: ConfigFile
     let store: LocalContentStore
-    let remote: RemoteConfiguration?
+    var remote: RemoteConfiguration?
+    /// Blobs on this machine outside lazycas's cache (BuildStream's local CAS, for `bst:`
+    /// trees), read before the remote.
+    var nearby: LocalContentStore?
+    /// `-C DIR`: the project for `NAME.bst` trees (default: around the current directory).
+    var projectDirectory: String?
     /// Print an RPC summary after remote work.
     let verbose: Bool
     /// The flags the remote came from, for connecting to the other servers an artifact names.
     let remoteOptions: RemoteOptions?
     /// Re-create blobs the remote lost (not `--no-heal`).
-    let heals: Bool
+    var heals: Bool
     /// `-o NAME VALUE` project options.
     let projectOptions: [(String, String)]
 
@@ -30,8 +35,15 @@ struct CommandContext {
 
     /// Opens the configured remote for reads through the local cache, healing lost blobs of
     /// artifacts built here (`root`'s first) unless `--no-heal`.
-    func open(_ connection: RemoteConnection, reading root: Digest? = nil) throws(CASError) -> OpenRemote {
-        OpenRemote(connection: connection, store: store, healer: try healer(for: connection, reading: root))
+    func open(_ connection: RemoteConnection?, reading root: Digest? = nil) throws(CASError) -> OpenRemote {
+        OpenRemote(connection: connection, store: store, healer: try connection.flatMap { c throws(CASError) in try healer(for: c, reading: root) },
+                   nearby: nearby)
+    }
+
+    /// The remote and nearby stores a tree's content comes from, open (nil when there are none).
+    func openContent(reading root: Digest? = nil) throws(CASError) -> OpenRemote? {
+        guard remote != nil || nearby != nil else { return nil }
+        return try open(try remote.map { c throws(CASError) in try RemoteConnection(c) }, reading: root)
     }
 
     /// The healer of blobs `connection`'s CAS lost, or nil with `--no-heal`.
@@ -56,7 +68,7 @@ struct CommandContext {
         do { return try Digest(parsing: text) } catch { digestError = error }
         if (try? RefStore.validate(text)) != nil, let digest = try? refs.get(text) { return digest }
         if text.hasSuffix(".bst") {
-            return try ArtifactResolver(project: try project(nil), store: store)
+            return try ArtifactResolver(project: try project(projectDirectory), store: store)
                 .artifact(of: text).root
         }
         throw CASError(.invalidArgument, "'\(text)' is neither a digest nor a known ref (as a digest: \(digestError.description))")
@@ -67,10 +79,15 @@ struct CommandContext {
         try Project.locate(from: directory.map(expandingTilde) ?? FileManager.default.currentDirectoryPath, options: projectOptions)
     }
 
-    /// Runs `body` with the configured remote open (reading `root`), or fails if none is configured.
+    /// Runs `body` with the configured remote open (reading `root`) — or, for a tree whose
+    /// content is on this machine already (``nearby``), with that alone — or fails if there is
+    /// neither.
     func withRemote<T: Sendable>(for command: String, reading root: Digest? = nil, _ body: (OpenRemote) async throws -> T) async throws -> T {
         guard let remote else {
-            throw CASError(.invalidArgument, "\(command) needs a remote: pass --remote URL or set 'remote:' in the config file")
+            guard nearby != nil else {
+                throw CASError(.invalidArgument, "\(command) needs a remote: pass --remote URL or set 'remote:' in the config file")
+            }
+            return try await body(try open(nil))
         }
         let metrics = Metrics()
         defer { if verbose { Terminal.note(metrics.snapshot.summary) } }
@@ -88,24 +105,35 @@ struct CommandContext {
     }
 }
 
-/// The configured remote, open for one command: its connection, and reads of its CAS that land
-/// in the local cache.
+/// Where one command reads the blobs it lacks, open: the configured remote's connection, with
+/// a nearby store (BuildStream's local CAS) in front of it or instead of it, and reads of them
+/// that land in the local cache.
 struct OpenRemote: Sendable {
-    let connection: RemoteConnection
+    let connection: RemoteConnection?
     /// Re-creates what the remote lost, unless `--no-heal`.
     let healer: ArtifactHealer?
-    /// The remote CAS as reads see it: ``connection``'s store, healed.
+    /// Where missing blobs are read: the nearby store, then ``connection``'s store, healed.
     let remoteContent: any ContentStore
     /// Reads through the local cache (``ReadCachingContentStore``).
     let content: ReadCachingContentStore
+    /// What ``connection`` sent and received.
+    let metrics: Metrics
 
-    init(connection: RemoteConnection, store: LocalContentStore, healer: ArtifactHealer?) {
+    /// - Precondition: a connection or a nearby store.
+    init(connection: RemoteConnection?, store: LocalContentStore, healer: ArtifactHealer?, nearby: LocalContentStore? = nil) {
         self.connection = connection
         self.healer = healer
-        remoteContent = healer.map { HealingContentStore(base: connection.store, healer: $0) } ?? connection.store
+        let remote = connection.map { c in healer.map { HealingContentStore(base: c.store, healer: $0) } ?? c.store }
+        switch (nearby, remote) {
+        case (let nearby?, let remote?): remoteContent = FallbackContentStore(first: nearby, then: remote)
+        case (let nearby?, nil): remoteContent = nearby
+        case (nil, let remote?): remoteContent = remote
+        case (nil, nil): preconditionFailure("OpenRemote needs a connection or a nearby store")
+        }
         content = ReadCachingContentStore(fast: store, slow: remoteContent)
+        metrics = connection?.metrics ?? Metrics()
     }
 
     /// Brings Directory nodes into the local cache.
-    var trees: TreeFetcher { TreeFetcher(store: content.fast, through: content, server: connection.cas) }
+    var trees: TreeFetcher { TreeFetcher(store: content.fast, through: content, server: connection?.cas) }
 }
