@@ -2,26 +2,28 @@ import Foundation
 import Glibc
 
 /// A blob being written into a ``LocalContentStore``: bytes go to a private temp file while
-/// they are hashed; ``commit()`` verifies the digest and only then renames the file into place.
+/// they are hashed; ``commit()`` verifies the digest and only then puts the file into place.
 ///
 /// Not thread safe: one writer belongs to one task. A writer that is neither committed nor
 /// aborted removes its temp file when it is deallocated.
 public final class BlobWriter {
     private let store: LocalContentStore
     private let expected: Digest?
-    private let tmpPath: String
+    private let file: TemporaryBlobFile
+    /// The open descriptor; -1 once closed, -2 once committed or aborted.
     private var fd: Int32
     private var builder = DigestBuilder()
 
     init(store: LocalContentStore, expecting expected: Digest?) throws(CASError) {
         self.store = store
         self.expected = expected
-        (tmpPath, fd) = try store.createTemporary(flags: O_WRONLY)
+        file = try store.createTemporary(flags: O_WRONLY)
+        fd = file.fd
     }
 
     deinit {
         if fd >= 0 { close(fd) }
-        if fd != -2 { unlink(tmpPath) }
+        if fd != -2 { store.discard(file) }
     }
 
     /// Bytes written so far.
@@ -35,7 +37,7 @@ public final class BlobWriter {
         }
         builder.update(bytes)
         bytesWritten += Int64(bytes.count)
-        try FileDescriptorIO.writeAll(fd: fd, bytes, path: tmpPath)
+        try FileDescriptorIO.writeAll(fd: fd, bytes, path: file.description)
     }
 
     /// Appends `data`.
@@ -54,12 +56,13 @@ public final class BlobWriter {
     public func commit() throws(CASError) -> Digest {
         precondition(fd >= 0, "commit after commit or abort")
         let actual = builder.finalize()
-        close(fd)
+        let descriptor = fd
         fd = -1
+        defer { close(descriptor) }
         if let expected, actual != expected {
             throw CASError(.corrupt, "blob does not match its digest: expected \(expected), got \(actual)")
         }
-        try store.publish(temporary: tmpPath, as: actual)
+        try store.publish(file, as: actual)
         fd = -2
         return actual
     }
@@ -67,7 +70,7 @@ public final class BlobWriter {
     /// Discards what was written.
     public func abort() {
         if fd >= 0 { close(fd); fd = -1 }
-        unlink(tmpPath)
+        store.discard(file)
         fd = -2
     }
 }

@@ -31,7 +31,7 @@ extension LocalContentStore: ContentStore {
     }
 
     public func put(_ blobs: [Digest: Blob]) async throws(CASError) {
-        for (digest, blob) in blobs where !(contains(digest) && digest.sizeBytes == 0) {
+        for (digest, blob) in blobs where !(digest.sizeBytes == 0 && contains(digest)) {
             switch blob {
             case .bytes(let data):
                 try put(data, expecting: digest)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The on-disk content-addressable store: `ROOT/objects/ab/cdef…` holds the blob whose
 /// SHA-256 is `abcdef…`.
@@ -19,6 +20,8 @@ public final class LocalContentStore: Sendable {
     public let root: String
     let objectsDir: String
     let tmpDir: String
+    /// Which `objects/XX` directories are known to exist (one `mkdir` each, not one per blob).
+    let madeShards = Mutex([Bool](repeating: false, count: 256))
 
     /// Opens (creating if needed) the store under `root`.
     public init(root: String) throws(CASError) {
@@ -66,35 +69,10 @@ public final class LocalContentStore: Sendable {
         }
     }
 
-    /// Creates a fresh, private file in the store's temp directory, opened with `flags`
-    /// (plus create-exclusive and close-on-exec).
-    func createTemporary(flags: Int32) throws(CASError) -> (path: String, fd: Int32) {
-        let path = "\(tmpDir)/blob.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(path, flags | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw CASError(.io, "cannot create a temp file in \(tmpDir): \(String(cString: strerror(errno)))")
-        }
-        return (path, fd)
-    }
-
     /// The mtime of every blob file and of every staged input: BuildStream's fixed staging time,
     /// 2011-11-11 11:11:11 UTC. One time for all inputs, so that `make` in an action sees no
     /// input newer than another (a release tarball's `Makefile.in` is not regenerated).
     public static let blobMTime = timespec(tv_sec: 1_321_009_871, tv_nsec: 0)
-
-    /// Makes the verified temp file at `path` visible as blob `digest`: read-only, its mtime
-    /// ``blobMTime`` and its atime now, then renamed into place atomically. The caller has
-    /// checked that the content matches `digest`.
-    func publish(temporary path: String, as digest: Digest) throws(CASError) {
-        fchmodat(AT_FDCWD, path, 0o444, 0)
-        var times = [FileTime.now, Self.blobMTime]
-        utimensat(AT_FDCWD, path, &times, 0)
-        let final = self.path(of: digest)
-        try Self.makeDirectory(String(final[..<final.lastIndex(of: "/")!]))
-        guard rename(path, final) == 0 else {
-            throw CASError(.io, "cannot move blob \(digest) into place: \(String(cString: strerror(errno)))")
-        }
-    }
 
     /// The path where the blob with `digest` lives (whether or not it is present).
     public func path(of digest: Digest) -> String {

@@ -7,8 +7,8 @@ import Synchronization
 /// then makes it visible under its digest. Until then nothing in the store names it.
 ///
 /// This is what lets a large blob be served while it streams in: readers `pread` the ranges
-/// that have arrived from ``fd``. That descriptor stays valid after the commit (the rename
-/// keeps the inode) and after an abort (the data simply has no name any more).
+/// that have arrived from ``fd``. That descriptor stays valid after the commit (the file keeps
+/// its inode) and after an abort (the data simply has no name any more).
 ///
 /// Thread safety: ``write(_:at:)`` may be called concurrently for disjoint ranges; ``commit()``
 /// and ``abort()`` are called once, by the owner, after the writes have ended.
@@ -17,19 +17,20 @@ public final class PartialBlob: Sendable {
     /// Open for reading and writing; closed when the blob is deallocated.
     public let fd: Int32
     private let store: LocalContentStore
-    private let tmpPath: String
+    private let file: TemporaryBlobFile
     private let finished = Mutex(false)
 
     /// Creates an empty temp file for `digest` in `store`.
     public init(store: LocalContentStore, digest: Digest) throws(CASError) {
         self.store = store
         self.digest = digest
-        (tmpPath, fd) = try store.createTemporary(flags: O_RDWR)
+        file = try store.createTemporary(flags: O_RDWR)
+        fd = file.fd
     }
 
     deinit {
         close(fd)
-        if !finished.withLock({ $0 }) { unlink(tmpPath) }
+        if !finished.withLock({ $0 }) { store.discard(file) }
     }
 
     /// Writes `data` at `offset`. Writing past the digest's size is an error.
@@ -51,7 +52,7 @@ public final class PartialBlob: Sendable {
             }
         }
         if failure != 0 {
-            throw CASError(.io, "cannot write blob \(digest) to \(tmpPath): \(String(cString: strerror(failure)))")
+            throw CASError(.io, "cannot write blob \(digest) to \(file.description): \(String(cString: strerror(failure)))")
         }
     }
 
@@ -68,7 +69,7 @@ public final class PartialBlob: Sendable {
             if n < 0 {
                 if errno == EINTR { continue }
                 abort()
-                throw CASError(.io, "cannot read back blob \(digest) from \(tmpPath): \(String(cString: strerror(errno)))")
+                throw CASError(.io, "cannot read back blob \(digest) from \(file.description): \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
             builder.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
@@ -79,14 +80,14 @@ public final class PartialBlob: Sendable {
             abort()
             throw CASError(.corrupt, "blob does not match its digest: expected \(digest), got \(actual)")
         }
-        try store.publish(temporary: tmpPath, as: digest)
+        try store.publish(file, as: digest)
         finished.withLock { $0 = true }
     }
 
     /// Discards the temp file. Readers holding ``fd`` can still read what arrived.
     public func abort() {
         finished.withLock { done in
-            if !done { unlink(tmpPath) }
+            if !done { store.discard(file) }
             done = true
         }
     }

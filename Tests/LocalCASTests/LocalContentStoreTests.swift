@@ -91,4 +91,30 @@ import Testing
         #expect(store.available(shorter) == nil)
         #expect(try await store.data(digest) == data)
     }
+
+    /// A blob is written to an unnamed temp file and linked into place: a truncated file left at
+    /// its path (a crash of an older writer) is not the blob, and the next put replaces it.
+    @Test func aTruncatedLeftoverAtABlobsPathIsReplacedAndBlobsAreReadOnlyWithTheFixedMTime() throws {
+        let store = try LocalContentStore(root: dir.path)
+        let data = Data(repeating: 7, count: 10_000)
+        let digest = Digest(data: data)
+        let path = store.path(of: digest)
+        try FileManager.default.createDirectory(atPath: String(path[..<path.lastIndex(of: "/")!]), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: path, contents: data.prefix(10))
+        #expect(!store.contains(digest))
+        try store.put(data, expecting: digest)
+        #expect(try store.read(digest) == data)
+        var st = stat()
+        #expect(stat(path, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o444)
+        #expect(st.st_mtim.tv_sec == LocalContentStore.blobMTime.tv_sec)
+        #expect(st.st_nlink == 1)
+        // Streamed writes too, and nothing is left in tmp/.
+        let big = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let writer = try store.makeWriter(expecting: nil)
+        try writer.write(big)
+        #expect(try writer.commit() == Digest(data: big))
+        #expect(try store.read(Digest(data: big)) == big)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
+    }
 }
