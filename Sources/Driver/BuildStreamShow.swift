@@ -69,7 +69,7 @@ public struct BuildStreamShow: Sendable {
         process.arguments = argv
         let out = Pipe()
         let errPath = NSTemporaryDirectory() + "lazycas-bst-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         process.standardOutput = out
         process.standardError = FileHandle(forWritingAtPath: errPath)

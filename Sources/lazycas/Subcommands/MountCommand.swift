@@ -122,8 +122,12 @@ struct MountCommand: AsyncParsableCommand {
             let nodes = try await treeFetcher.fetchMissingNodes(root)  // [:] when all are local
             fs.seed(nodes.mapValues(\.directory))
             if !nodes.isEmpty { Terminal.note("fetched \(nodes.count) Directory nodes") }
-            storing = nodes.isEmpty ? nil : Task.detached(priority: .utility) {
-                do { try treeFetcher.store(nodes) } catch { Terminal.note("cannot store the Directory nodes of \(root): \(error)") }
+            // On a thread of its own: thousands of file writes must not hold a cooperative
+            // thread while reads need them.
+            storing = nodes.isEmpty ? nil : Task {
+                do { try await BlockingWork.run { try treeFetcher.store(nodes) } } catch {
+                    Terminal.note("cannot store the Directory nodes of \(root): \(error)")
+                }
             }
         }
         let persisting = storing

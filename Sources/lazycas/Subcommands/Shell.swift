@@ -87,8 +87,8 @@ struct Shell: AsyncParsableCommand {
             if let top = nodes[target.root] { try context.store.put(top.data, expecting: target.root) }
         }
         let fetched = nodes
-        let storing = Task.detached(priority: .utility) { [trees = remote?.trees] in
-            try? trees?.store(fetched)
+        let storing = Task { [trees = remote?.trees] in
+            _ = try? await BlockingWork.run { try trees?.store(fetched) }
         }
         let (content, fetchedSoFar) = MountContent.make(store: context.store, remote: remote)
         // From here on a signal must not kill us with the mount and overlay up: SIGINT is the
