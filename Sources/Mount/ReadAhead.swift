@@ -95,7 +95,10 @@ final class ReadAhead: Sendable {
             guard picked.count < Self.batchFiles else { return false }
             guard d != digest, d.sizeBytes <= Self.smallFile, picked[d] == nil else { return true }
             guard bytes + d.sizeBytes <= Self.batchBytes else { return bytes < Self.batchBytes - 4096 }
-            guard !isLocal(d) else { return true }
+            // Guessed before and not read yet: on its way or stored already. Guessing it again
+            // would send it twice and hand its credit to the wrong guess (a walk that got ahead
+            // of the reader would look useless and be switched off).
+            guard !state.withLock({ $0.outstanding[d] != nil }), !isLocal(d) else { return true }
             picked[d] = guess
             order.append(d)
             bytes += d.sizeBytes

@@ -1,0 +1,68 @@
+import Foundation
+import LocalCAS
+@testable import Mount
+import REAPI
+import Testing
+
+/// The read-ahead guesses alone, without FUSE: what a cold read brings along.
+@Suite struct ReadAheadTests {
+    /// A root of `directories` directories (`d000`…) of `perDirectory` files of ~10 KiB each,
+    /// with distinct digests; the listings by digest and the files in walk order with their
+    /// place.
+    static func tree(directories: Int, perDirectory: Int) throws
+        -> (listings: [Digest: DirectoryListing], root: Digest, files: [(digest: Digest, parent: Digest, name: String, directory: String)]) {
+        var listings: [Digest: DirectoryListing] = [:]
+        var files: [(digest: Digest, parent: Digest, name: String, directory: String)] = []
+        var root = Build_Bazel_Remote_Execution_V2_Directory()
+        for d in 0..<directories {
+            var message = Build_Bazel_Remote_Execution_V2_Directory()
+            var here: [(Digest, String)] = []
+            for f in 0..<perDirectory {
+                let data = Data(repeating: UInt8(truncatingIfNeeded: f), count: 10_000 + d * perDirectory + f)
+                var node = Build_Bazel_Remote_Execution_V2_FileNode()
+                node.name = String(format: "f%03d", f)
+                node.digest = Digest(data: data).proto
+                message.files.append(node)
+                here.append((Digest(data: data), node.name))
+            }
+            let bytes: Data = try message.serializedBytes()
+            let digest = Digest(data: bytes)
+            listings[digest] = DirectoryListing(try ValidatedDirectory(message, digest: digest))
+            var entry = Build_Bazel_Remote_Execution_V2_DirectoryNode()
+            entry.name = String(format: "d%03d", d)
+            entry.digest = digest.proto
+            root.directories.append(entry)
+            files += here.map { ($0.0, digest, $0.1, entry.name) }
+        }
+        let bytes: Data = try root.serializedBytes()
+        let rootDigest = Digest(data: bytes)
+        listings[rootDigest] = DirectoryListing(try ValidatedDirectory(root, digest: rootDigest))
+        return (listings, rootDigest, files)
+    }
+
+    /// A reader that walks faster than blobs arrive reads every file while its guess is still
+    /// on its way (a cold read each time): the walk guess must stay on, and nothing may be
+    /// guessed twice (before, each such read guessed the in-flight siblings again, moved their
+    /// credit from the walk to the siblings, and the walk was switched off after a few batches).
+    @Test func aWalkTheReaderCatchesUpWithStaysOnAndNothingIsGuessedTwice() throws {
+        let (listings, root, files) = try Self.tree(directories: 200, perDirectory: 5)
+        let readAhead = ReadAhead(policy: .eager)
+        var guessed = Set<Digest>()
+        var read = Set<Digest>()  // a file that was read is local
+        var twice = 0
+        for file in files {
+            let position = ReadAhead.Position(listing: listings[file.parent]!, parent: file.parent, name: file.name,
+                                              ancestors: [(listings[root]!, file.directory)])
+            let done = read
+            let picks = readAhead.companions(of: file.digest, at: position, isLocal: { done.contains($0) }) { listings[$0] }
+            read.insert(file.digest)
+            twice += picks.filter { guessed.contains($0) }.count
+            guessed.formUnion(picks)
+        }
+        #expect(twice == 0, "\(twice) blobs were guessed again while on their way")
+        // Every file after the first was guessed ahead of its read.
+        #expect(guessed.count == files.count - 1, "\(guessed.count) of \(files.count - 1) guessed")
+        // Guesses kept reaching beyond the reader's directory to the end of the tree.
+        #expect(guessed.contains(files.last!.digest))
+    }
+}
