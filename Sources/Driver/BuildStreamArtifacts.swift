@@ -62,29 +62,33 @@ public struct BuildStreamArtifacts: Sendable {
         var asked: [String] = ["the local cache \(configuration.cacheDirectory)"]
         for index in remotes where index.isIndex {
             do {
-                let connection = try RemoteConnection(try index.configuration())
-                defer { Task { await connection.close() } }
-                guard let digest = try await AssetClient(connection: connection).fetchBlob(uri: name.urn) else {
-                    asked.append(index.url)
-                    continue
-                }
-                let storage = contentRemote(foundOn: index, project: name.project)
-                let data: Data
-                if storage == index {
-                    data = try await connection.store.data(digest)
-                } else if let storage {
-                    data = try await RemoteConnection.with(try storage.configuration()) { try await $0.store.data(digest) }
-                } else {
-                    throw CASError(.notFound, "artifact \(name) is named on \(index.url) (type index), but no artifact server of type storage or all is configured to read it from")
-                }
-                guard Digest(data: data) == digest else { throw CASError(.corrupt, "the record of artifact \(name) from \(index.url) does not match its digest \(digest)") }
-                return Located(artifact: try BuildStreamArtifact(name: name, data: data), origin: .server(index), content: storage)
+                if let found = try await record(name, on: index) { return found }
+                asked.append(index.url)
             } catch let error as CASError where error.code == .remote {
                 asked.append("\(index.url) (\(error.description))")
             }
         }
         let hint = remotes.isEmpty ? " (no artifact servers are configured: 'artifacts: servers:' in buildstream.conf, or 'artifacts:' in project.conf)" : ""
         throw CASError(.notFound, "artifact \(name) is in no configured cache: asked \(asked.joined(separator: ", "))\(hint); build it with 'bst build', or pull it with 'bst artifact pull'")
+    }
+
+    /// The record `name` names on the artifact server `index` (its Remote Asset), read from the
+    /// server that holds its blobs; nil when `index` knows no such name.
+    private func record(_ name: BuildStreamArtifactName, on index: BuildStreamRemoteSpec) async throws -> Located? {
+        try await RemoteConnection.with(try index.configuration()) { connection in
+            guard let digest = try await AssetClient(connection: connection).fetchBlob(uri: name.urn) else { return nil }
+            let storage = contentRemote(foundOn: index, project: name.project)
+            let data: Data
+            if storage == index {
+                data = try await connection.store.data(digest)
+            } else if let storage {
+                data = try await RemoteConnection.with(try storage.configuration()) { try await $0.store.data(digest) }
+            } else {
+                throw CASError(.notFound, "artifact \(name) is named on \(index.url) (type index), but no artifact server of type storage or all is configured to read it from")
+            }
+            guard Digest(data: data) == digest else { throw CASError(.corrupt, "the record of artifact \(name) from \(index.url) does not match its digest \(digest)") }
+            return Located(artifact: try BuildStreamArtifact(name: name, data: data), origin: .server(index), content: storage)
+        }
     }
 
     /// Where the trees of an artifact are read: the server it was found on when that one holds

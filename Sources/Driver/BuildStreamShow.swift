@@ -47,7 +47,7 @@ public struct BuildStreamShow: Sendable {
         if let configFile { arguments += ["--config", configFile] }
         arguments += ["--directory", projectDirectory, "show", "--deps", runtime ? "run" : "none",
                       "--format", ["%{name}", "%{full-key}", "%{state}"].joined(separator: separator), element]
-        let (status, output, errors) = Self.run([executable] + arguments)
+        let (status, output, errors) = HostTool.runApart([executable] + arguments)
         guard status == 0 else {
             let said = errors.split(separator: "\n").filter { !$0.hasPrefix("[--:--:--]") || $0.contains("ERROR") || $0.contains("FAILURE") }
             throw ProjectError("bst show \(element) failed (exit \(status)): \(said.suffix(6).joined(separator: "\n"))")
@@ -60,28 +60,5 @@ public struct BuildStreamShow: Sendable {
                          key: BuildStreamArtifactName.isKey(key) ? key : nil,
                          state: fields[2].trimmingCharacters(in: .whitespaces))
         }
-    }
-
-    /// Runs `argv`, with stdout and stderr apart (stderr through a file, so neither pipe fills).
-    private static func run(_ argv: [String]) -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = argv
-        let out = Pipe()
-        let errPath = NSTemporaryDirectory() + "lazycas-bst-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: errPath) }
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return (127, "", "cannot run \(argv[0]): \(error)")
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self), errors)
     }
 }

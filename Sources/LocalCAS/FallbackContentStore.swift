@@ -4,10 +4,10 @@ import Synchronization
 /// Reads from `first`, and from `then` whatever `first` lacks: a store on this machine that
 /// lazycas does not own (BuildStream's local CAS) in front of a remote. Writes go to `then`.
 public struct FallbackContentStore: ContentStore {
-    public let first: any ContentStore
+    public let first: LocalContentStore
     public let then: any ContentStore
 
-    public init(first: any ContentStore, then: any ContentStore) {
+    public init(first: LocalContentStore, then: any ContentStore) {
         self.first = first
         self.then = then
     }
@@ -32,7 +32,7 @@ public struct FallbackContentStore: ContentStore {
 
     public func read(_ digest: Digest, range: Range<Int64>,
                      into sink: @escaping @Sendable (Data) throws(CASError) -> Void) async throws(CASError) {
-        if first.available(digest) != nil {
+        if first.contains(digest) {
             try await first.read(digest, range: range, into: sink)
         } else {
             try await then.read(digest, range: range, into: sink)
@@ -48,6 +48,6 @@ public struct FallbackContentStore: ContentStore {
     }
 
     public func prefetch(_ digest: Digest) {
-        if first.available(digest) == nil { then.prefetch(digest) }
+        if !first.contains(digest) { then.prefetch(digest) }
     }
 }
