@@ -114,10 +114,23 @@ struct ElementPlanner: Sendable {
             } catch {
                 throw ProjectError("\(element.file): staging the dependencies of \(name)", cause: error)
             }
-            let built = try ActionBuilder.build(element, inputRoot: inputRoot, integration: staging.integration)
-            return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: inputRoot, layers: layers),
+            let actionRoot = try readOnlyRoot(of: element, inputRoot, integrates: !staging.integration.isEmpty)
+            let built = try ActionBuilder.build(element, inputRoot: actionRoot, integration: staging.integration)
+            return ElementPlan(key: built.action.digest.hash, work: .action(built, inputRoot: actionRoot, layers: layers),
                                overlaps: try overlaps(staging.layers, artifacts: artifacts))
         }
+    }
+
+    /// A build element's input root as BuildStream stages it for its commands: marked
+    /// `SubtreeReadOnly` except the build and install roots, the working directory and `/tmp`,
+    /// `/dev`, `/proc`, so an executor may share the inputs instead of copying them. Left as it
+    /// is when the action also runs integration commands (they write anywhere under `/`;
+    /// BuildStream runs them in an action of their own) and for `script` elements (BuildStream's
+    /// `root-read-only` defaults to false).
+    func readOnlyRoot(of element: ElementDefinition, _ root: Digest, integrates: Bool) throws(CASError) -> Digest {
+        guard element.kind.isBuildElement, !integrates else { return root }
+        let writable = [element.buildRoot, element.installRoot, element.workingDirectory, "tmp", "dev", "proc"]
+        return try composer.markedReadOnly(root, writable: writable) ?? root
     }
 
     /// How a build element stages its build dependencies: each with its runtime closure, at

@@ -38,6 +38,12 @@ public struct DirectoryBuilder: Sendable {
 
     public private(set) var entries: [String: Entry] = [:]
 
+    /// The Directory's own node properties (REAPI `Directory.node_properties`), such as
+    /// `SubtreeReadOnly`; nil when it has none. A copy of an existing Directory starts without
+    /// them: they describe how a tree was staged (an action's input root), and a tree made from
+    /// it (an action's outputs, a composition) is new.
+    public private(set) var nodeProperties: Build_Bazel_Remote_Execution_V2_NodeProperties?
+
     /// An empty directory.
     public init() {}
 
@@ -56,9 +62,23 @@ public struct DirectoryBuilder: Sendable {
 
     public var isEmpty: Bool { entries.isEmpty }
 
+    /// Sets the Directory's node property `name` to `value`, replacing any earlier value; the
+    /// properties stay sorted by name, as REAPI requires.
+    public mutating func setProperty(_ name: String, to value: String) {
+        var properties = nodeProperties ?? Build_Bazel_Remote_Execution_V2_NodeProperties()
+        properties.properties.removeAll { $0.name == name }
+        var property = Build_Bazel_Remote_Execution_V2_NodeProperty()
+        property.name = name
+        property.value = value
+        properties.properties.append(property)
+        properties.properties.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        nodeProperties = properties
+    }
+
     /// The Directory message: each list sorted by name (UTF-8 byte order), names filled in.
     public var message: Build_Bazel_Remote_Execution_V2_Directory {
         var directory = Build_Bazel_Remote_Execution_V2_Directory()
+        if let nodeProperties { directory.nodeProperties = nodeProperties }
         for name in entries.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             switch entries[name]! {
             case .file(var node):

@@ -65,6 +65,49 @@ public struct TreeComposer: Sendable {
         return digest
     }
 
+    /// The node property that tells an executor a Directory and everything under it are not
+    /// written by the action, so it may stage them shared (hard links, a read-only mount)
+    /// instead of as private copies. BuildStream marks its build sandboxes this way.
+    public static let subtreeReadOnly = "SubtreeReadOnly"
+
+    /// `root` with its top Directory marked ``subtreeReadOnly`` and each of `writable` (paths
+    /// from the root) created if missing and marked writable again, as BuildStream stages a
+    /// build: the whole input read-only except its build, install and scratch directories.
+    /// - Returns: the new root; nil if a writable path meets a file or symlink, where marking
+    ///   would change what the action sees.
+    public func markedReadOnly(_ root: Digest, writable: [String]) throws(CASError) -> Digest? {
+        var paths: [[String]] = []
+        for path in writable { paths.append(try Self.components(of: path)) }
+        return try marked(root, readOnly: true, writable: paths)
+    }
+
+    /// `digest` (nil: a new empty Directory) with `readOnly` set on it, and each non-empty path
+    /// in `writable` marked writable below it.
+    private func marked(_ digest: Digest?, readOnly: Bool?, writable: [[String]]) throws(CASError) -> Digest? {
+        var directory = try digest.map { d throws(CASError) in DirectoryBuilder(try store.directory(d)) } ?? DirectoryBuilder()
+        var below: [String: [[String]]] = [:]
+        var selfWritable = false
+        for path in writable {
+            if let first = path.first { below[first, default: []].append(Array(path.dropFirst())) } else { selfWritable = true }
+        }
+        if selfWritable {
+            directory.setProperty(Self.subtreeReadOnly, to: "false")
+        } else if let readOnly {
+            directory.setProperty(Self.subtreeReadOnly, to: readOnly ? "true" : "false")
+        }
+        for (name, paths) in below.sorted(by: { $0.key < $1.key }) {
+            let existing: Digest?
+            switch directory[name] {
+            case nil: existing = nil
+            case .directory(let d)?: existing = d
+            default: return nil
+            }
+            guard let child = try marked(existing, readOnly: nil, writable: paths) else { return nil }
+            directory[name] = .directory(child)
+        }
+        return try directory.store(in: store)
+    }
+
     /// The non-empty components of `path`, validated (`/usr//bin/` gives `usr`, `bin`).
     public static func components(of path: String) throws(CASError) -> [String] {
         var result: [String] = []

@@ -66,8 +66,8 @@ import Testing
         #expect(notBuilt.status == 1)
         #expect(notBuilt.stderr.contains("has not been built"), "\(notBuilt.stderr)")
 
-        FileManager.default.createFile(atPath: project + "/elements/broken.bst",
-                                       contents: Data("kind: manual\nbuild-depends: [base.bst]\nconfig:\n  build-commands: ['echo nope >&2; exit 4']\n".utf8))
+        _ = FileManager.default.createFile(atPath: project + "/elements/broken.bst",
+                                           contents: Data("kind: manual\nbuild-depends: [base.bst]\nconfig:\n  build-commands: ['echo nope >&2; exit 4']\n".utf8))
         let server = try await TestServer.start(.lazycasServe)
         defer { Task { await server.stop() } }
         let failed = try await offPool { try cli.run(["build", "broken.bst", "--remote", server.url], in: project) }

@@ -1,6 +1,7 @@
 import Driver
 import Foundation
 import LocalCAS
+import REAPI
 import RemoteCAS
 import TestSupport
 import Testing
@@ -112,6 +113,40 @@ struct RemoteBuildTests {
         #expect(rpcs2["Execute"] == 0 && rpcs2["BatchUpdateBlobs"] == 0 && rpcs2["Write"] == 0, "\(rpcs2.summary)")
         #expect(rpcs2["GetActionResult"] == 3 && rpcs2["BatchReadBlobs"] == 3, "\(rpcs2.summary)")
         #expect(remote.artifacts.mapValues(\.root) == first.artifacts.mapValues(\.root))
+    }
+
+    /// Build elements stage their inputs as BuildStream does, read-only but for the build and
+    /// install roots and scratch directories, so buildbox may share them instead of copying; an
+    /// action that also runs integration commands (which write anywhere) stays writable.
+    @Test func buildInputsAreMarkedReadOnlyUnlessTheActionIntegrates() async throws {
+        let server = try await TestServer.start(.buildboxCASD, execution: true)
+        defer { Task { await server.stop() } }
+        let h = try DriverHarness.withBase([
+            "lib.bst": "kind: stack\ndepends: [base.bst]\npublic:\n  bst:\n    integration-commands:\n    - mkdir -p /etc && echo integrated > /etc/lib.conf\n",
+            "plain.bst": "kind: manual\nbuild-depends: [base.bst]\nconfig:\n  install-commands:\n  - echo built > /tmp/scratch\n  - mkdir -p %{install-root}/out && cp /tmp/scratch %{install-root}/out/plain\n",
+            "app.bst": "kind: manual\nbuild-depends: [lib.bst]\nconfig:\n  install-commands:\n  - mkdir -p %{install-root}/out && cp /etc/lib.conf %{install-root}/out/app\n",
+        ])
+        let (summary, _, _) = try await h.build(["plain.bst", "app.bst"], on: server.url)
+        #expect(summary.failed.isEmpty, "\(summary.failed)")
+        func inputRootReadOnly(_ name: String) throws -> String? {
+            guard let action = summary.artifacts[name]?.action else { throw TestSupportError("\(name) has no action") }
+            let message = try Build_Bazel_Remote_Execution_V2_Action(serializedBytes: h.store.read(action))
+            let root = try LocalTree(store: h.store).directory(Digest(message.inputRootDigest))
+            return root.message.nodeProperties.properties.first { $0.name == TreeComposer.subtreeReadOnly }?.value
+        }
+        #expect(try inputRootReadOnly("plain.bst") == "true")
+        #expect(try inputRootReadOnly("app.bst") == nil)
+        // Both built what they should: the scratch file under /tmp, the integrated file under /etc.
+        try await RemoteConnection.with(DriverHarness.configuration(server.url)) { connection in
+            let fetcher = ReadCachingContentStore(fast: h.store, slow: connection.store)
+            for (name, path, text) in [("plain.bst", "out/plain", "built\n"), ("app.bst", "out/app", "integrated\n")] {
+                guard case .file(let file) = try LocalTree(store: h.store).resolve(summary.artifacts[name]!.root, path: path) else {
+                    Issue.record("\(name) has no \(path)"); continue
+                }
+                try await fetcher.fetchAll([file.digest])
+                #expect(String(decoding: try h.store.read(file.digest), as: UTF8.self) == text, "\(name)")
+            }
+        }
     }
 
     @Test func aFailingElementShowsItsLogSkipsDependentsAndKeepGoingBuildsTheRest() async throws {

@@ -72,4 +72,45 @@ import Testing
         #expect(try composer.place(a, at: "/") == a)
         #expect(throws: CASError.self) { try composer.place(a, at: "a/../b") }
     }
+
+    /// The `SubtreeReadOnly` value of the Directory `digest`, or nil when it has none.
+    func readOnly(_ digest: Digest, _ store: LocalContentStore) throws -> String? {
+        try store.directory(digest).message.nodeProperties.properties.first { $0.name == TreeComposer.subtreeReadOnly }?.value
+    }
+
+    @Test func markingReadOnlyLeavesTheContentAndOpensTheWritableDirectories() throws {
+        let (a, store) = try tree("a") { t in
+            t.write("usr/bin/tool", Data("tool".utf8), executable: true)
+            t.write("buildstream/p/e.bst/src", Data("src".utf8))
+        }
+        let composer = TreeComposer(store: store)
+        let local = LocalTree(store: store)
+        guard let marked = try composer.markedReadOnly(a, writable: ["/buildstream/p/e.bst", "/buildstream-install", "tmp"]) else {
+            Issue.record("nothing marked"); return
+        }
+        #expect(marked != a)
+        #expect(try readOnly(marked, store) == "true")
+        // The writable directories exist (made when missing), each marked writable again.
+        for path in ["buildstream/p/e.bst", "buildstream-install", "tmp"] {
+            guard case .directory(let d) = try local.resolve(marked, path: path) else { Issue.record("\(path) missing"); continue }
+            #expect(try readOnly(d, store) == "false", "\(path)")
+        }
+        // Directories in between inherit read-only; untouched subtrees are shared by reference.
+        guard case .directory(let between) = try local.resolve(marked, path: "buildstream") else { Issue.record("no buildstream"); return }
+        #expect(try readOnly(between, store) == nil)
+        guard case .directory(let usr) = try local.resolve(marked, path: "usr"),
+              case .directory(let usrBefore) = try local.resolve(a, path: "usr") else { Issue.record("no usr"); return }
+        #expect(usr == usrBefore)
+        guard case .file(let src) = try local.resolve(marked, path: "buildstream/p/e.bst/src") else { Issue.record("no src"); return }
+        #expect(src.digest == Digest(data: Data("src".utf8)))
+        // Marking again changes nothing: properties are replaced, not repeated.
+        #expect(try composer.markedReadOnly(marked, writable: ["/buildstream/p/e.bst", "/buildstream-install", "tmp"]) == marked)
+        // A tree made from a marked one (outputs captured from an input root) starts unmarked.
+        #expect(try DirectoryBuilder(store.directory(marked)).nodeProperties == nil)
+    }
+
+    @Test func aWritablePathThroughAFileIsNotMarked() throws {
+        let (a, store) = try tree("a") { t in t.write("tmp", Data("not a directory".utf8)) }
+        #expect(try TreeComposer(store: store).markedReadOnly(a, writable: ["tmp"]) == nil)
+    }
 }

@@ -4,8 +4,11 @@
 # per executed action, bytes downloaded, wall time, for a cold build, a rebuild with the same
 # local cache, and a rebuild from an empty local cache (remote cache hits).
 #   scripts/bench/build.sh [FILES_PER_ELEMENT]   (default 500; examples/hello plus a generated layer)
-#   scripts/bench/build.sh image [REPS]          (examples/image on buildbox-casd and lazycas serve: build-image.sh)
-[ "${1:-}" = image ] && exec "$(dirname "${BASH_SOURCE[0]}")/build-image.sh" "${@:2}"
+#   scripts/bench/build.sh image|graph [REPS] [SERVERS] [TOOLS]
+#       examples/image or a generated 30-element graph, lazycas vs BuildStream's default and
+#       storage-service modes on buildbox-casd and lazycas serve, with the server's CPU time
+#       (build-compare.sh)
+case "${1:-}" in image|graph) exec "$(dirname "${BASH_SOURCE[0]}")/build-compare.sh" "$@" ;; esac
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 scripts/setup.sh --with-buildstream
 FILES="${1:-500}"

@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh
 if [ -n "${LAZYCAS_BIN:-}" ]; then
-  LAZYCAS="$LAZYCAS_BIN"   # a binary built earlier (e.g. to compare two versions)
+  LAZYCAS="$(realpath "$LAZYCAS_BIN")"   # a binary built earlier (e.g. to compare two versions)
 else
   swift build -c release --product lazycas 2>&1 | tail -1
   LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
