@@ -6,15 +6,15 @@ import Synchronization
 /// `read_offset`/`read_limit` on a server), readable while it arrives: the ``IncomingBlob`` a
 /// ``ReadCachingContentStore`` hands on for a cold large blob.
 ///
-/// The blob is cut into chunks (a small first one, for the first byte); a few are read at once,
-/// in order, and a reader asking for a range whose chunk has not started yet starts it at once,
-/// so a reader that seeks to the end does not wait for the beginning. Each chunk's bytes are
-/// written at their offset into a ``PartialBlob`` as they arrive, so ``wait(offset:count:)``
-/// returns as soon as the bytes a reader asked for are on disk, typically one round trip after
-/// the first request. When every chunk is in, the whole blob is hashed; only a verified blob
-/// becomes visible in the local CAS. A chunk is read once: resuming a broken read is the
-/// source's business (``RetryingContentStore``); a chunk that fails fails the stream, every
-/// reader gets the error and nothing is stored.
+/// The blob is cut into chunks (a small first one, for the first byte); once the first bytes
+/// are in, a few are read at once, in order, and a reader asking for a range whose chunk has
+/// not started yet starts it at once, so a reader that seeks to the end does not wait for the
+/// beginning. Each chunk's bytes are written at their offset into a ``PartialBlob`` as they
+/// arrive, so ``wait(offset:count:)`` returns as soon as the bytes a reader asked for are on
+/// disk, typically one round trip after the first request. When every chunk is in, the whole
+/// blob is hashed; only a verified blob becomes visible in the local CAS. A chunk is read once:
+/// resuming a broken read is the source's business (``RetryingContentStore``); a chunk that
+/// fails fails the stream, every reader gets the error and nothing is stored.
 ///
 /// Bytes handed out before the final check have not been verified. So that no reader finishes
 /// a corrupt blob without noticing, a range that ends at the blob's end is released only after
@@ -167,7 +167,9 @@ public final class BlobStream: IncomingBlob {
     }
 
     /// Starts chunks: the demanded one whatever the limit, then the next ones in order while
-    /// fewer than `parallelChunks` are running.
+    /// fewer than `parallelChunks` are running. Until the first bytes have come, one chunk runs
+    /// alone: the first reader waits for them, and megabytes of later chunks arriving at the
+    /// same time would share the connection, the server's disk and our threads with them.
     private func startChunks(demanded: Int?) {
         let toStart = state.withLock { s -> [Int] in
             guard s.outcome == nil else { return [] }
@@ -175,8 +177,9 @@ public final class BlobStream: IncomingBlob {
             if let demanded, demanded < s.started.count, !s.started[demanded] {
                 picked.append(demanded)
             }
+            let limit = s.received.contains { $0 > 0 } ? parallelChunks : 1
             var next = 0
-            while s.running + picked.count < parallelChunks, next < s.started.count {
+            while s.running + picked.count < limit, next < s.started.count {
                 if !s.started[next] && !picked.contains(next) { picked.append(next) }
                 next += 1
             }
@@ -233,7 +236,8 @@ public final class BlobStream: IncomingBlob {
             throw CASError(.corrupt, "the server sent more than the \(chunk.length) bytes asked for at offset \(chunk.start) of blob \(digest)")
         }
         try blob.write(data, at: offset)
-        let ready = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
+        let (ready, first) = state.withLock { s -> ([CheckedContinuation<Void, any Error>], Bool) in
+            let first = !s.received.contains { $0 > 0 }
             s.received[index] += Int64(data.count)
             var ready: [CheckedContinuation<Void, any Error>] = []
             s.waiters.removeAll { w in
@@ -241,9 +245,10 @@ public final class BlobStream: IncomingBlob {
                 ready.append(w.continuation)
                 return true
             }
-            return ready
+            return (ready, first)
         }
         for c in ready { c.resume() }
+        if first { startChunks(demanded: nil) }
     }
 
     private func finish(_ outcome: Result<Void, CASError>) {

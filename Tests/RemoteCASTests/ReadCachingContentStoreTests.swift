@@ -73,6 +73,25 @@ import Testing
         #expect(reads.count == 4, "a 256 KiB range, then 8 MiB ranges: \(reads.map(\.range))")
     }
 
+    /// The first range of a cold large blob travels alone until its first bytes are in (the
+    /// reader waiting for them shares nothing with megabytes of later ranges); then the rest
+    /// go several at a time.
+    @Test func theFirstRangeTravelsAloneUntilItsFirstBytesAreIn() async throws {
+        let f = try StoreFixture()
+        let (digest, data) = try f.blobs(1, size: 30 << 20)[0]
+        f.faulty.setFaults { $0.delay = .milliseconds(50) }
+        let local = try f.local()
+        let cache = ReadCachingContentStore(fast: local, slow: f.faulty)
+        guard case .arriving(let incoming) = try await cache.get(digest) else {
+            Issue.record("a cold large blob should arrive as a stream"); return
+        }
+        try await incoming.wait(offset: 0, count: 4096)
+        try await incoming.complete()
+        #expect(try local.read(digest) == data)
+        #expect(f.faulty.readsBeforeData == 1, "\(f.faulty.calls.map(\.range))")
+        #expect(f.faulty.mostConcurrent > 1, "later ranges still travel together")
+    }
+
     @Test func aBlobTheRemoteLacksIsNotFound() async throws {
         let f = try StoreFixture()
         let cache = ReadCachingContentStore(fast: try f.local(), slow: f.faulty)

@@ -31,7 +31,15 @@ public final class FaultyContentStore: ContentStore {
     }
 
     public let base: any ContentStore
-    private let state = Mutex<(faults: Faults, calls: [Call], running: Int, mostRunning: Int)>((Faults(), [], 0, 0))
+    private struct State {
+        var faults = Faults()
+        var calls: [Call] = []
+        var running = 0
+        var mostRunning = 0
+        var readsBeforeData = 0
+        var readDataSent = false
+    }
+    private let state = Mutex(State())
 
     public init(base: any ContentStore) {
         self.base = base
@@ -45,6 +53,8 @@ public final class FaultyContentStore: ContentStore {
     public var calls: [Call] { state.withLock { $0.calls } }
     /// The most calls that ran at the same time.
     public var mostConcurrent: Int { state.withLock { $0.mostRunning } }
+    /// Reads that began before any read had handed on a byte.
+    public var readsBeforeData: Int { state.withLock { $0.readsBeforeData } }
 
     public static func failure(_ code: RPCError.Code) -> CASError {
         CASError(code == .invalidArgument ? .invalidArgument : .remote, "injected fault",
@@ -59,7 +69,10 @@ public final class FaultyContentStore: ContentStore {
             s.mostRunning = max(s.mostRunning, s.running)
             let code = s.faults.fail[call.operation]?.isEmpty == false ? s.faults.fail[call.operation]!.removeFirst() : nil
             let faults = s.faults
-            if call.operation == .read { s.faults.breakReadAfter = nil }
+            if call.operation == .read {
+                s.faults.breakReadAfter = nil
+                if !s.readDataSent { s.readsBeforeData += 1 }
+            }
             return (code, faults)
         }
         if faults.delay > .zero { try? await Task.sleep(for: faults.delay) }
@@ -122,6 +135,7 @@ public final class FaultyContentStore: ContentStore {
                     if room <= 0 { throw Self.failure(.unavailable) }
                     if Int64(piece.count) > room { piece = piece.prefix(Int(room)) }
                 }
+                self.state.withLock { $0.readDataSent = true }
                 try sink(piece)
                 sent.withLock { $0 += Int64(piece.count) }
                 if let limit, sent.withLock({ $0 }) >= limit { throw Self.failure(.unavailable) }
