@@ -36,19 +36,20 @@ start_casd() {
   wait_port "$PORT"
 }
 
-# make_tree DIR FILES: FILES files of 1-64 KiB (log-uniform) in nested directories, plus three
-# large files under large/ (10, 25 and 50 MiB) and a 10 MiB probe file.
+# make_tree DIR FILES [MIN MAX]: FILES files of MIN-MAX bytes (log-uniform; default 1-64 KiB) in
+# nested directories, plus three large files under large/ (10, 25 and 50 MiB) and a 10 MiB
+# probe file.
 make_tree() {
   echo "generating $2 files…" >&2
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$1" "$2" "${3:-1024}" "${4:-65536}" <<'PY'
 import math, os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
+root, n, low, high = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(7)
 for i in range(n):
     d = os.path.join(root, f"d{i % 20}", f"e{i % 97}")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, f"f{i}"), "wb") as f:
-        f.write(rng.randbytes(int(math.exp(rng.uniform(math.log(1024), math.log(65536))))))
+        f.write(rng.randbytes(int(math.exp(rng.uniform(math.log(low), math.log(high))))))
 os.makedirs(os.path.join(root, "large"), exist_ok=True)
 for i, mib in enumerate([10, 25, 50]):
     with open(os.path.join(root, "large", f"big{i}"), "wb") as f:

@@ -2,11 +2,16 @@
 # Benchmark: the same tree behind buildbox-casd on loopback, read through a lazycas mount,
 # a buildbox-fuse mount and the native directory, side by side in one run. Prints one table
 # with each figure's ratio to native. Not a test: times are noisy, compare ratios.
-#   scripts/bench/mount.sh [FILES] [RTT_MS]   (default 10,000 files of 1-64 KiB + 10/25/50 MiB + a
-#                                            10 MiB probe; RTT_MS > 0 puts a delaying proxy in front
-#                                            of casd so loopback has that round-trip time)
+#   scripts/bench/mount.sh [FILES] [RTT_MS] [small]
+#     default 10,000 files of 1-64 KiB + 10/25/50 MiB + a 10 MiB probe; RTT_MS > 0 puts a
+#     delaying proxy in front of casd so loopback has that round-trip time; `small` makes the
+#     files 100 B-4 KiB (e.g. `mount.sh 50000 0 small`).
+# Also prints each daemon's CPU time per MiB of the serial cold read (user + system, from
+# /proc/PID/stat) and its peak RSS.
 FILES="${1:-10000}"
 RTT_MS="${2:-0}"
+SIZES=(1024 65536)
+[ "${3:-}" = small ] && SIZES=(100 4096)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 start_casd casd
@@ -17,7 +22,7 @@ if [ "$RTT_MS" != 0 ]; then
   wait_port "$PORT"
 fi
 REMOTE="grpc://127.0.0.1:$PORT"
-make_tree "$WORK/src" "$FILES"
+make_tree "$WORK/src" "$FILES" "${SIZES[@]}"
 DIGEST=$("$LAZYCAS" cas put "$WORK/src" --remote "$REMOTE" --cache-dir "$WORK/uploader" 2>/dev/null)
 N=$(find "$WORK/src" -type f | wc -l)
 MIB=$(du -sm --apparent-size "$WORK/src" | cut -f1)
@@ -51,6 +56,14 @@ unmount_tool() {
   kill "$MPID" 2>/dev/null || true
 }
 timed() { local t0; t0=$(now); "$@" >/dev/null 2>&1; calc "$(now) - $t0"; }
+# daemon_cpu: user + system seconds of the mount daemon so far (0 for the native disk).
+daemon_cpu() {
+  [ -z "$MPID" ] && { echo 0; return; }
+  python3 -c "
+import os
+f = open('/proc/$MPID/stat').read().rsplit(')', 1)[1].split()
+print((int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK'))"
+}
 read_all_serial() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
 read_all_parallel() { find "$1" -type f -print0 | xargs -0 -P 8 -n 64 cat > /dev/null; }
 stat_all() { find "$1" -type f -print0 | xargs -0 stat -c %s > /dev/null; }
@@ -67,7 +80,9 @@ for tool in native lazycas buildbox-fuse; do
   R[$tool,rss_listed]=$(calc "${RSS_KB:-0} / 1024")
   mount_tool $tool b
   R[$tool,stat]=$(timed stat_all "$MNT")
+  c0=$(daemon_cpu)
   R[$tool,read_serial]=$(timed read_all_serial "$MNT")
+  R[$tool,cpu_per_mib]=$(calc "($(daemon_cpu) - $c0) * 1000 / $MIB")
   R[$tool,reread]=$(timed read_all_serial "$MNT")
   unmount_tool; drop_caches
   mount_tool $tool c
@@ -89,5 +104,6 @@ for m in listable find_cold find_warm stat read_serial read_parallel reread firs
   n=${R[native,$m]}; l=${R[lazycas,$m]}; b=${R[buildbox-fuse,$m]}
   printf "| %-30s | %8.3fs | %8.3fs | %8.3fs | %7.1f× | %7.1f× |\n" "$m" "$n" "$l" "$b" "$(calc "$l / ($n + 0.0005)")" "$(calc "$b / ($n + 0.0005)")"
 done
+printf "| %-30s | %9s | %8.1fms | %8.1fms |          |          |\n" "daemon CPU per MiB, serial" "-" "${R[lazycas,cpu_per_mib]}" "${R[buildbox-fuse,cpu_per_mib]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, everything listed" "-" "${R[lazycas,rss_listed]}" "${R[buildbox-fuse,rss_listed]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS after reading all" "-" "${R[lazycas,rss]}" "${R[buildbox-fuse,rss]}"

@@ -81,7 +81,7 @@ struct MountCommand: AsyncParsableCommand {
         let logs = context.store.root + "/mounts"
         try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let logPath = "\(logs)/mount-\(getpid()).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()

@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
         try await server.wait()
         writer?.cancel()
         if let statsFile {
-            FileManager.default.createFile(atPath: statsFile, contents: stats.json())
+            _ = FileManager.default.createFile(atPath: statsFile, contents: stats.json())
         }
         signals.release()
         Terminal.note("stopped")
