@@ -78,23 +78,19 @@ public struct TreeComposer: Sendable {
     public func markedReadOnly(_ root: Digest, writable: [String]) throws(CASError) -> Digest? {
         var paths: [[String]] = []
         for path in writable { paths.append(try Self.components(of: path)) }
-        return try marked(root, readOnly: true, writable: paths)
+        return try marked(root, writable: paths, isRoot: true)
     }
 
-    /// `digest` (nil: a new empty Directory) with `readOnly` set on it, and each non-empty path
-    /// in `writable` marked writable below it.
-    private func marked(_ digest: Digest?, readOnly: Bool?, writable: [[String]]) throws(CASError) -> Digest? {
+    /// `digest` (nil: a new empty Directory) marked writable if `writable` holds the empty path,
+    /// else read-only if it is the root, and the other paths of `writable` marked below it.
+    private func marked(_ digest: Digest?, writable: [[String]], isRoot: Bool) throws(CASError) -> Digest? {
         var directory = try digest.map { d throws(CASError) in DirectoryBuilder(try store.directory(d)) } ?? DirectoryBuilder()
-        var below: [String: [[String]]] = [:]
-        var selfWritable = false
-        for path in writable {
-            if let first = path.first { below[first, default: []].append(Array(path.dropFirst())) } else { selfWritable = true }
-        }
-        if selfWritable {
+        if writable.contains(where: \.isEmpty) {
             directory.setProperty(Self.subtreeReadOnly, to: "false")
-        } else if let readOnly {
-            directory.setProperty(Self.subtreeReadOnly, to: readOnly ? "true" : "false")
+        } else if isRoot {
+            directory.setProperty(Self.subtreeReadOnly, to: "true")
         }
+        let below = Dictionary(grouping: writable.filter { !$0.isEmpty }, by: \.[0])
         for (name, paths) in below.sorted(by: { $0.key < $1.key }) {
             let existing: Digest?
             switch directory[name] {
@@ -102,7 +98,7 @@ public struct TreeComposer: Sendable {
             case .directory(let d)?: existing = d
             default: return nil
             }
-            guard let child = try marked(existing, readOnly: nil, writable: paths) else { return nil }
+            guard let child = try marked(existing, writable: paths.map { Array($0.dropFirst()) }, isRoot: false) else { return nil }
             directory[name] = .directory(child)
         }
         return try directory.store(in: store)

@@ -116,18 +116,7 @@ print(rpcs, int(float(m.group(1)) * scale))
 PY
 }
 bst_build() {  # CACHE MODE → "- -"
-  local storage=""
-  [ "$2" = storage ] && storage="cache:
-  storage-service: {url: \"http://127.0.0.1:$PORT\"}"
-  cat > "$WORK/$1.conf" <<CONF
-cachedir: $WORK/$1
-logdir: $WORK/$1-logs
-$storage
-remote-execution:
-  execution-service: {url: "http://127.0.0.1:$PORT"}
-  storage-service: {url: "http://127.0.0.1:$PORT"}
-  action-cache-service: {url: "http://127.0.0.1:$PORT"}
-CONF
+  bst_remote_conf "$WORK/$1.conf" "$WORK/$1" "$2"
   XDG_CACHE_HOME="$WORK/xdg" XDG_CONFIG_HOME="$WORK/xdg" "$BST" --no-interactive --config "$WORK/$1.conf" \
     --directory "$WORK/project" build all.bst >"$WORK/bst.log" 2>&1 || { tail -30 "$WORK/bst.log" >&2; exit 1; }
   echo "- -"
@@ -135,7 +124,7 @@ CONF
 build() {  # TOOL CACHE → "seconds rpcs MiB server-CPU-seconds"
   local t0 t1 c0 c1 own
   read -r rb bb <<<"$(server_counters)"
-  c0=$(server_cpu)
+  c0=$(cpu_seconds "$SERVER_PID" children)
   t0=$(now)
   case "$1" in
     lazycas) own=$(lazycas_build "$2") || exit 1 ;;
@@ -144,18 +133,12 @@ build() {  # TOOL CACHE → "seconds rpcs MiB server-CPU-seconds"
   esac
   t1=$(now)
   read -r ra ba <<<"$(server_counters)"
-  c1=$(server_cpu)
+  c1=$(cpu_seconds "$SERVER_PID" children)
   read -r orpc obytes <<<"$own"
   local cpu; cpu=$(calc "$c1 - $c0")
   if [ "$ra" != "-" ]; then echo "$(calc "$t1 - $t0") $(calc "($ra - $rb) / $ACTIONS") $(calc "($ba - $bb) / 1048576") $cpu"
   elif [ "$orpc" != "-" ]; then echo "$(calc "$t1 - $t0") $(calc "$orpc / $ACTIONS") $(calc "$obytes / 1048576") $cpu"
   else echo "$(calc "$t1 - $t0") - - $cpu"; fi
-}
-server_cpu() {  # → CPU seconds of the server and its waited-for children so far
-  python3 -c "
-import os
-f = open('/proc/$SERVER_PID/stat').read().rsplit(')', 1)[1].split()
-print(sum(int(x) for x in f[11:15]) / os.sysconf('SC_CLK_TCK'))"
 }
 median() { python3 -c "
 import statistics, sys

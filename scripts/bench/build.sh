@@ -51,14 +51,7 @@ print(sum(m['requests'] for m in d.values()), sum(m['bytesOut'] for m in d.value
 
 lazycas_build() { (cd "$WORK/project" && "$LAZYCAS" build all.bst --remote "grpc://127.0.0.1:$PORT" --cache-dir "$WORK/lc-$1" >/dev/null 2>&1); }
 bst_build() {
-  cat > "$WORK/bst-$1.conf" <<CONF
-cachedir: $WORK/bst-cache-$1
-logdir: $WORK/bst-logs
-remote-execution:
-  execution-service: {url: "http://127.0.0.1:$PORT"}
-  storage-service: {url: "http://127.0.0.1:$PORT"}
-  action-cache-service: {url: "http://127.0.0.1:$PORT"}
-CONF
+  bst_remote_conf "$WORK/bst-$1.conf" "$WORK/bst-cache-$1"
   XDG_CACHE_HOME="$WORK/xdg" XDG_CONFIG_HOME="$WORK/xdg" "$BST" --no-interactive --config "$WORK/bst-$1.conf" \
     --directory "$WORK/project" build all.bst >"$WORK/bst-$1.log" 2>&1
 }

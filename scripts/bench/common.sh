@@ -84,3 +84,30 @@ start_lazycas_serve() {
   PIDS+=($!)
   wait_port "$PORT"
 }
+
+# cpu_seconds PID [children]: user + system CPU seconds of PID so far, from /proc/PID/stat; with
+# `children`, also those of every child it has waited for (a server's runners and actions).
+cpu_seconds() {
+  python3 -c "
+import os
+f = open('/proc/$1/stat').read().rsplit(')', 1)[1].split()
+print(sum(int(x) for x in f[11:15 if '${2:-}' == 'children' else 13]) / os.sysconf('SC_CLK_TCK'))"
+}
+
+# bst_remote_conf FILE CACHEDIR [storage]: a BuildStream configuration that builds remotely on
+# the server at $PORT (execution, storage, action cache), with its local cache in CACHEDIR;
+# `storage` also keeps the artifacts on that server (`cache: storage-service:`).
+bst_remote_conf() {
+  local url="http://127.0.0.1:$PORT" storage=""
+  [ "${3:-}" = storage ] && storage="cache:
+  storage-service: {url: \"$url\"}"
+  cat > "$1" <<CONF
+cachedir: $2
+logdir: $2-logs
+$storage
+remote-execution:
+  execution-service: {url: "$url"}
+  storage-service: {url: "$url"}
+  action-cache-service: {url: "$url"}
+CONF
+}

@@ -57,13 +57,7 @@ unmount_tool() {
 }
 timed() { local t0; t0=$(now); "$@" >/dev/null 2>&1; calc "$(now) - $t0"; }
 # daemon_cpu: user + system seconds of the mount daemon so far (0 for the native disk).
-daemon_cpu() {
-  [ -z "$MPID" ] && { echo 0; return; }
-  python3 -c "
-import os
-f = open('/proc/$MPID/stat').read().rsplit(')', 1)[1].split()
-print((int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK'))"
-}
+daemon_cpu() { if [ -n "$MPID" ]; then cpu_seconds "$MPID"; else echo 0; fi; }
 read_all_serial() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
 read_all_parallel() { find "$1" -type f -print0 | xargs -0 -P 8 -n 64 cat > /dev/null; }
 stat_all() { find "$1" -type f -print0 | xargs -0 stat -c %s > /dev/null; }
