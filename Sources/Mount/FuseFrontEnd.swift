@@ -187,6 +187,7 @@ final class FuseFrontEnd: Sendable {
         guard let node = inodes.node(inode) else { return .now(.error(ENOENT)) }
         guard case .file(let digest, _) = node else { return .now(.error(EISDIR)) }
         let inodes = self.inodes
+        fs.profile?.read(inode: inode, digest: digest) { LazyFileSystem.relativePath(inodes.location(inode)) }
         switch fs.read(digest, offset: Int64(offset), size: size, location: { inodes.location(inode) }) {
         case .ready(let result):
             if case .success(.incoming(let incoming)) = result { watch(incoming, servedTo: inode) }

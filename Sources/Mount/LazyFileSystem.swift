@@ -22,6 +22,9 @@ public final class LazyFileSystem: Sendable {
     /// What this mount has fetched so far (blobs, bytes), from the counters of its remote side.
     private let fetchedSoFar: @Sendable () -> (blobs: Int, bytes: Int64)
     let listings: DirectoryListingCache
+    /// Records what is read and prefetches what the last session of its kind read (nil: no
+    /// profile, `--no-profile`).
+    public let profile: ProfileSession?
     let readAhead: ReadAhead
     private let logger = Logger(label: "lazycas.mount")
     /// When each blob's failure was last logged: the kernel retries a failed page read, and
@@ -34,14 +37,16 @@ public final class LazyFileSystem: Sendable {
     ///   - fetched: reports what `content` has brought in from the remote for this mount.
     ///   - readAhead: how eagerly likely next files come along with a cold read (fewer round
     ///     trips, more bytes).
+    ///   - profile: the session's access profile (recording, prefetch).
     public init(root: Digest, store: LocalContentStore, content: any ContentStore, stats: MountStats,
-                readAhead: ReadAheadPolicy = .eager,
+                readAhead: ReadAheadPolicy = .eager, profile: ProfileSession? = nil,
                 fetched: @escaping @Sendable () -> (blobs: Int, bytes: Int64) = { (0, 0) }) {
         self.root = root
         self.store = store
         self.content = content
         self.stats = stats
         fetchedSoFar = fetched
+        self.profile = profile
         listings = DirectoryListingCache(tree: LocalTree(store: store))
         self.readAhead = ReadAhead(policy: readAhead)
     }
@@ -56,6 +61,7 @@ public final class LazyFileSystem: Sendable {
     public var currentStats: MountStatsSnapshot {
         var s = stats.snapshot
         (s.blobsFetched, s.bytesFetched) = fetchedSoFar()
+        s.profile = profile?.counts
         return s
     }
 
@@ -219,7 +225,12 @@ public final class LazyFileSystem: Sendable {
 
     /// `/a/b/file` from a location, for messages.
     func path(_ location: [(directory: Digest, name: String)]) -> String {
-        "/" + location.reversed().map(\.name).joined(separator: "/")
+        "/" + Self.relativePath(location)
+    }
+
+    /// `a/b/file` from a location: the path below the root.
+    static func relativePath(_ location: [(directory: Digest, name: String)]) -> String {
+        location.reversed().map(\.name).joined(separator: "/")
     }
 }
 

@@ -14,6 +14,8 @@ public struct MountStatsSnapshot: Codable, Sendable, Equatable {
     public var blobsFetched: Int = 0
     public var bytesFetched: Int64 = 0
     public var errors: Int = 0
+    /// What the access profile's prefetch did (nil: no profile).
+    public var profile: ProfileCounts?
 
     public init() {}
 }

@@ -21,9 +21,10 @@ public final class WritableLazyRoot: Sendable {
     ///   - content: where file blobs come from (``LazyFileSystem/content``).
     ///   - seed: Directory nodes not yet in `store`, served from memory.
     ///   - readAhead: how eagerly cold reads bring likely next files along (``ReadAheadPolicy``).
+    ///   - profile: records what is read, prefetches what the last session read (``ProfileSession``).
     ///   - fetched: what `content` has fetched for this root so far (``LazyFileSystem``).
     public init(root: Digest, in directory: String, store: LocalContentStore, content: any ContentStore,
-                seed: [Digest: ValidatedDirectory], readAhead: ReadAheadPolicy = .eager,
+                seed: [Digest: ValidatedDirectory], readAhead: ReadAheadPolicy = .eager, profile: ProfileSession? = nil,
                 fetched: @escaping @Sendable () -> (blobs: Int, bytes: Int64) = { (0, 0) }) throws {
         self.directory = directory
         try? FileManager.default.removeItem(atPath: directory)
@@ -40,7 +41,7 @@ public final class WritableLazyRoot: Sendable {
         self.lower = lower
         fs = LazyFileSystem(root: lower, store: store, content: content,
                             stats: MountStats(mountpoint: directory + "/lower", root: lower.description),
-                            readAhead: readAhead, fetched: fetched)
+                            readAhead: readAhead, profile: profile, fetched: fetched)
         fs.seed(seed)
         let mount: FuseMount
         do {
@@ -63,6 +64,14 @@ public final class WritableLazyRoot: Sendable {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
+    }
+
+    /// Starts fetching what the profile's paths are in this tree (``ProfileSession/prefetch(_:)``),
+    /// if there is a profile; cancel the task to stop it.
+    public func startPrefetch() -> Task<Void, Never>? {
+        guard let profile = fs.profile else { return nil }
+        let fs = self.fs
+        return Task { await profile.prefetch(fs) }
     }
 
     /// Unmounts the overlay and the tree, removes the writable layer, and returns what the

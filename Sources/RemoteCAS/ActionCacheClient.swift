@@ -26,4 +26,16 @@ public struct ActionCacheClient: Sendable {
             return nil
         }
     }
+
+    /// Stores `result` as the result of `action` (UpdateActionResult); servers may refuse
+    /// clients' updates (PERMISSION_DENIED, UNIMPLEMENTED), which this throws.
+    public func update(_ action: Digest, to result: Build_Bazel_Remote_Execution_V2_ActionResult) async throws(CASError) {
+        var request = Build_Bazel_Remote_Execution_V2_UpdateActionResultRequest()
+        request.instanceName = connection.configuration.instance
+        request.actionDigest = action.proto
+        request.actionResult = result
+        _ = try await connection.call("UpdateActionResult", "action \(action)") { [stub, request] in
+            try await stub.updateActionResult(request)
+        }
+    }
 }

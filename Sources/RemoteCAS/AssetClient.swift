@@ -23,6 +23,15 @@ public struct AssetClient: Sendable {
         _ = try await connection.call("PushDirectory", uri) { [push, request] in try await push.pushDirectory(request) }
     }
 
+    /// Records that `uri` names the blob `digest` (PushBlob).
+    public func pushBlob(uri: String, digest: Digest) async throws(CASError) {
+        var request = Build_Bazel_Remote_Asset_V1_PushBlobRequest()
+        request.instanceName = connection.configuration.instance
+        request.uris = [uri]
+        request.blobDigest = digest.proto
+        _ = try await connection.call("PushBlob", uri) { [push, request] in try await push.pushBlob(request) }
+    }
+
     /// The tree `uri` names, or nil if the server knows no such name.
     public func fetchDirectory(uri: String) async throws(CASError) -> Digest? {
         var request = Build_Bazel_Remote_Asset_V1_FetchDirectoryRequest()

@@ -24,6 +24,10 @@ final class LeaseRunner: Sendable {
     /// process-wide single flight.
     let cached: any ContentStore
     let stats: WorkerStats
+    /// Access profiles of action shapes, kept in the work directory and shared through the CAS
+    /// server.
+    let profiles: ProfileStore
+    let exchange: ProfileExchange
     /// Where copies are staged: the actions directory, if the sandbox user can reach it.
     private let copyRoot: String
     private let copyUser = SandboxUser.nobodyIfRoot
@@ -36,6 +40,8 @@ final class LeaseRunner: Sendable {
         self.connection = connection
         cached = ReadCachingContentStore(fast: store, slow: connection.store)
         self.stats = stats
+        profiles = ProfileStore(cacheRoot: configuration.workDirectory)
+        exchange = ProfileExchange(connection: connection)
         copyRoot = try SandboxWorkspace.choose(preferred: configuration.actionsDirectory, user: copyUser)
     }
 
@@ -51,10 +57,12 @@ final class LeaseRunner: Sendable {
         let started = ContinuousClock.now
         var record = ActionRecord(lease: lease, staging: configuration.staging.rawValue)
         var outcome = Outcome()
+        var profiled: Profiled?
         do {
-            let (result, status) = try await execute(payload, record: &record)
+            let (result, status, profile) = try await execute(payload, record: &record)
             outcome.result = result
             if let status { outcome.status = status }
+            profiled = profile
         } catch {
             outcome.status = Self.status(for: error, cancelled: Task.isCancelled)
             outcome.result = nil
@@ -69,6 +77,7 @@ final class LeaseRunner: Sendable {
         let final = record
         stats.update { $0.actions.append(final) }
         logger.info("\(final.summary)\(!outcome.status.isOK ? ": \(outcome.status.message)" : "")")
+        if let profiled, outcome.status.isOK { await keep(profiled) }
         return outcome
     }
 
@@ -80,6 +89,16 @@ final class LeaseRunner: Sendable {
         var inputRoot: Digest
         var inputs: (directories: Set<Digest>, files: Set<Digest>)
         var commandDigest: Digest
+        /// The action shape's access profile and where it came from, loading while the input
+        /// root's Directory nodes come in (nil: no profiles, or copy staging).
+        var profileKey: String
+        var profile: Task<(AccessProfile?, String?), Never>?
+    }
+
+    /// An action's profile session, to keep once its result is out.
+    struct Profiled: Sendable {
+        var key: String
+        var session: ProfileSession
     }
 
     /// What running an action left: its result so far, the files it wrote (lazy staging; copy
@@ -91,11 +110,13 @@ final class LeaseRunner: Sendable {
         /// A status for the result: DEADLINE_EXCEEDED for a timeout, FAILED_PRECONDITION for an
         /// output of another kind than declared.
         var status: Google_Rpc_Status?
+        /// What the action read (lazy staging with profiles).
+        var profile: ProfileSession?
     }
 
     /// The lease's action, start to finish: prepare, run staged, upload.
     private func execute(_ payload: Google_Protobuf_Any, record: inout ActionRecord) async throws
-        -> (Build_Bazel_Remote_Execution_V2_ActionResult, Google_Rpc_Status?) {
+        -> (Build_Bazel_Remote_Execution_V2_ActionResult, Google_Rpc_Status?, Profiled?) {
         var metadata = Build_Bazel_Remote_Execution_V2_ExecutedActionMetadata()
         metadata.worker = configuration.botId
         metadata.workerStartTimestamp = .init(date: Date())
@@ -118,7 +139,7 @@ final class LeaseRunner: Sendable {
         metadata.outputUploadCompletedTimestamp = .init(date: Date())
         metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp
         ran.result.executionMetadata = metadata
-        return (ran.result, ran.status)
+        return (ran.result, ran.status, ran.profile.map { Profiled(key: prepared.profileKey, session: $0) })
     }
 
     /// The Action and Command, checked, and the input root's Directory nodes made local (only
@@ -128,6 +149,8 @@ final class LeaseRunner: Sendable {
         record.action = actionDigest.description
         let commandDigest = try Digest(action.commandDigest)
         let inputRoot = try Digest(action.inputRootDigest)
+        let profileKey = Self.profileKey(command: commandDigest, platform: action.platform)
+        let profile = configuration.profiles && configuration.staging == .lazy ? Task { await self.loadProfile(profileKey) } : nil
         let rootWasLocal = store.contains(inputRoot)
         try await cached.fetchAll([commandDigest, inputRoot])
         let command = try Build_Bazel_Remote_Execution_V2_Command(serializedBytes: try store.read(commandDigest))
@@ -141,7 +164,8 @@ final class LeaseRunner: Sendable {
         let inputs = try LocalTree(store: store).digests(under: inputRoot)
         record.inputFiles = inputs.files.count
         record.inputBytes = inputs.files.reduce(0) { $0 + $1.sizeBytes }
-        return Prepared(digest: actionDigest, spec: spec, inputRoot: inputRoot, inputs: inputs, commandDigest: commandDigest)
+        return Prepared(digest: actionDigest, spec: spec, inputRoot: inputRoot, inputs: inputs, commandDigest: commandDigest,
+                        profileKey: profileKey, profile: profile)
     }
 
     /// Stages the input root (``WorkerConfiguration/Staging``), runs the action in the sandbox and
@@ -172,8 +196,14 @@ final class LeaseRunner: Sendable {
         }
         switch configuration.staging {
         case .lazy:
+            let (previous, source) = await prepared.profile?.value ?? (nil, nil)
+            let session = prepared.profile == nil ? nil : ProfileSession(previous: previous, budget: configuration.prefetchBudget)
+            record.profileSource = source
+            ran.profile = session
             let root = try WritableLazyRoot(root: prepared.inputRoot, in: scratch + "/root", store: store, content: files, seed: [:],
-                                            readAhead: configuration.readAhead, fetched: fetchedSoFar)
+                                            readAhead: configuration.readAhead, profile: session, fetched: fetchedSoFar)
+            let prefetching = root.startPrefetch()
+            defer { prefetching?.cancel() }
             do {
                 try Self.createOutputParents(spec, in: root.overlay.merged, owner: nil)
                 started()
@@ -184,7 +214,9 @@ final class LeaseRunner: Sendable {
                 await root.close()
                 throw error
             }
+            prefetching?.cancel()
             await root.close()
+            record.profile = session?.counts
         case .copy:
             try await files.fetchAll(store.missing(prepared.inputs.files))
             let root = scratch + "/root"
@@ -199,6 +231,41 @@ final class LeaseRunner: Sendable {
         ran.result.stdoutDigest = try store.importFile(at: stdout).proto
         ran.result.stderrDigest = try store.importFile(at: stderr).proto
         return ran
+    }
+
+    /// The access profile key of an action shape: its Command and platform, not its input root
+    /// (the next action of the shape reads the same paths of other contents).
+    static func profileKey(command: Digest, platform: Build_Bazel_Remote_Execution_V2_Platform) -> String {
+        let properties = platform.properties.map { "\($0.name)=\($0.value)" }.sorted().joined(separator: "\n")
+        return "action:\(command)" + (properties.isEmpty ? "" : "/" + Digest(data: Data(properties.utf8)).hash.prefix(16))
+    }
+
+    /// The shape's profile: this worker's, else the remote's (kept here too); nil when neither
+    /// has one or the remote cannot be asked (logged: a profile is an optimisation).
+    private func loadProfile(_ key: String) async -> (AccessProfile?, String?) {
+        if let local = profiles.load(key) { return (local, "local") }
+        do {
+            guard let remote = try await exchange.fetch(key) else { return (nil, nil) }
+            try? profiles.save(remote, as: key)
+            return (remote, "remote")
+        } catch {
+            logger.info("access profile of \(key) not fetched: \(error)")
+            return (nil, nil)
+        }
+    }
+
+    /// Keeps what the action read as its shape's profile, here and — when the paths changed —
+    /// on the remote, for other workers.
+    private func keep(_ profiled: Profiled) async {
+        let updated = profiled.session.updated
+        guard !updated.isEmpty || profiled.session.previous != nil else { return }
+        try? profiles.save(updated, as: profiled.key)
+        guard updated.paths != profiled.session.previous?.paths else { return }
+        do {
+            try await exchange.publish(updated, as: profiled.key)
+        } catch {
+            logger.info("access profile of \(profiled.key) not shared: \(error)")
+        }
     }
 
     /// ``ActionSpec/createOutputParents(in:owner:)``; a path in the way is the client's error.

@@ -29,6 +29,11 @@ public struct WorkerConfiguration: Sendable {
     /// With lazy staging, how eagerly cold reads bring likely next files along (fewer round
     /// trips, more bytes). Cautious by default: an action that reads one file fetches that file.
     public var readAhead: ReadAheadPolicy = .cautious
+    /// Record which files each action shape reads, prefetch them for the next action of that
+    /// shape, and share the profiles through the CAS server (``ProfileExchange``).
+    public var profiles = true
+    /// Bytes one action's profile prefetch may fetch; nil: ``ProfileSession``'s default.
+    public var prefetchBudget: Int64?
     /// The local CAS is kept under this many bytes, least recently used blobs evicted first;
     /// nil: no limit.
     public var cacheLimit: Int64?

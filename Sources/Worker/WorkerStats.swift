@@ -1,4 +1,5 @@
 import Foundation
+import Mount
 import Glibc
 import LocalCAS
 import Synchronization
@@ -25,6 +26,10 @@ public struct ActionRecord: Codable, Sendable, Equatable {
     public var blobsUploaded: Int
     public var bytesUploaded: Int64
     public var seconds: Double
+    /// Where the action's access profile came from: `local`, `remote`, or nil (none yet, or
+    /// `--no-profile`); what its prefetch did.
+    public var profileSource: String?
+    public var profile: ProfileCounts?
 
     /// A record of nothing yet, for `lease` run with `staging`.
     public init(lease: String, staging: String) {

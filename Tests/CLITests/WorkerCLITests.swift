@@ -144,13 +144,14 @@ struct WorkerCLITests {
     }
 
     /// An input root of 2,000 distinct files in 20 directories, uploaded to BuildGrid's CAS.
-    func wideInputRoot(_ dir: TemporaryDirectory, cas: RemoteConnection) async throws -> (root: Digest, store: LocalContentStore) {
-        let tree = dir.sub("wide"), casPath = dir.sub("client-cas")
+    /// `variant` changes every file's content (not its first line): a new version of the root.
+    func wideInputRoot(_ dir: TemporaryDirectory, cas: RemoteConnection, variant: UInt8 = 0) async throws -> (root: Digest, store: LocalContentStore) {
+        let tree = dir.sub(variant == 0 ? "wide" : "wide-\(variant)"), casPath = dir.sub("client-cas")
         let (root, store, all) = try await offPool { () throws -> (Digest, LocalContentStore, (directories: Set<Digest>, files: Set<Digest>)) in
             for d in 0..<20 {
                 try FileManager.default.createDirectory(atPath: "\(tree)/d\(d)", withIntermediateDirectories: true)
                 for f in 0..<100 {
-                    try Data("file \(d)/\(f)\n".utf8 + Data(repeating: UInt8(f), count: 1000)).write(to: URL(fileURLWithPath: "\(tree)/d\(d)/f\(f)"))
+                    try Data("file \(d)/\(f)\n".utf8 + Data(repeating: UInt8(f) &+ variant, count: 1000)).write(to: URL(fileURLWithPath: "\(tree)/d\(d)/f\(f)"))
                 }
             }
             let store = try LocalContentStore(root: casPath)
@@ -225,6 +226,40 @@ struct WorkerCLITests {
                 let copyRecord = try #require(copy.actions.last, "no action record:\n\(copy.log)")
                 #expect(copyRecord["filesFetched"] as? Int == 2000, "\(copyRecord)")
                 await copy.stop()
+            }
+        }
+    }
+
+    /// Access profiles shared through BuildGrid's ActionCache (it has no Remote Asset service): a
+    /// fresh worker running an action of a shape another worker ran — same Command, an input
+    /// root of other contents — has the files that one read before the action asks.
+    @Test func aFreshWorkerPrefetchesWhatAnotherWorkerReadForTheSameActionShape() async throws {
+        try await withCluster(workers: ["first"]) { cluster, workers, dir in
+            let configuration = RemoteConfiguration(endpoint: try RemoteEndpoint(parsing: cluster.url), instance: "main")
+            try await RemoteConnection.with(configuration) { cas in
+                let arguments = ["/bin/cat", "d7/f42", "d3/f1", "d19/f99"]
+                let (root, store) = try await wideInputRoot(dir, cas: cas)
+                let first = try await ExecutionClient(connection: cas).execute(try await action(arguments, root: root, store: store, cas: cas), timeout: .seconds(120))
+                #expect(first.result.exitCode == 0, "\(first.status.message)\n\(workers[0].log)")
+                let record = try #require(workers[0].actions.last, "no action record:\n\(workers[0].log)")
+                #expect(record["profileSource"] == nil && (record["filesFetched"] as? Int ?? 0) >= 3, "\(record)")
+                await workers[0].stop()
+
+                let fresh = try await WorkerProcess.start("fresh", cluster: cluster, in: dir)
+                defer { fresh.signal(SIGKILL) }
+                let (next, _) = try await wideInputRoot(dir, cas: cas, variant: 7)
+                let response = try await ExecutionClient(connection: cas).execute(try await action(arguments, root: next, store: store, cas: cas), timeout: .seconds(120))
+                #expect(response.result.exitCode == 0, "\(response.status.message)\n\(fresh.log)")
+                #expect(try await stdout(of: response, cas: cas).hasPrefix("file 7/42\n"))
+                let second = try #require(fresh.actions.last, "no action record:\n\(fresh.log)")
+                #expect(second["profileSource"] as? String == "remote", "\(second)\n\(fresh.log)")
+                let profile = try #require(second["profile"] as? [String: Any], "\(second)")
+                #expect(profile["prefetchedBlobs"] as? Int == 3 && profile["usedBlobs"] as? Int == 3, "\(profile)")
+                #expect(second["filesFetched"] as? Int == 3, "the prefetch fetched the three files, nothing else: \(second)")
+                // The name is an ActionCache entry: BuildGrid answered the Remote Asset calls UNIMPLEMENTED.
+                let published = workers[0].stats?["rpcs"] as? [String: Int] ?? [:], fetched = fresh.stats?["rpcs"] as? [String: Int] ?? [:]
+                #expect(published["UpdateActionResult"] == 1 && fetched["GetActionResult"] == 1, "\(published)\n\(fetched)")
+                await fresh.stop()
             }
         }
     }

@@ -24,8 +24,10 @@ final class MountedTree: @unchecked Sendable {
     /// - Parameters:
     ///   - populate: writes the source tree.
     ///   - remote: where the mount fetches from (default: the casd itself).
+    ///   - readAhead, profile: as ``LazyFileSystem`` takes them.
     init(populate: (inout TreeFixture) -> Void, casd existing: BuildboxCASD? = nil,
-         remote: ((BuildboxCASD) async throws -> String)? = nil, callTimeout: Duration = .seconds(10)) async throws {
+         remote: ((BuildboxCASD) async throws -> String)? = nil, callTimeout: Duration = .seconds(10),
+         readAhead: ReadAheadPolicy = .eager, profile: ProfileSession? = nil) async throws {
         if let existing { casd = existing } else { casd = try await BuildboxCASD() }
         dir = TemporaryDirectory("mount-test")
         var fixture = TreeFixture(root: dir.sub("src"))
@@ -48,7 +50,7 @@ final class MountedTree: @unchecked Sendable {
             try await TreeFetcher(store: store, connection: c).fetchTree(root)
         }
         fs = LazyFileSystem(root: root, store: store, content: ReadCachingContentStore(fast: store, slow: connection.store),
-                            stats: MountStats(mountpoint: "", root: root.description))
+                            stats: MountStats(mountpoint: "", root: root.description), readAhead: readAhead, profile: profile)
         path = dir.sub("mnt")
         mount = try FuseMount(fs: fs, mountpoint: path)
         let mount = self.mount, finished = self.finished

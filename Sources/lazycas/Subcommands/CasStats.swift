@@ -13,12 +13,14 @@ struct CasStats: AsyncParsableCommand {
     func run() async throws {
         let config = try global.loadConfig()
         let mounts = MountStatsFile.readAll(directory: global.resolvedCacheDir(config) + "/mounts")
+        let profiles = ProfileStore(cacheRoot: global.resolvedCacheDir(config)).usage
+        print("access profiles: \(profiles.profiles) kept, \(formatBytes(profiles.bytes))")
         guard !mounts.isEmpty else {
             print("no running mounts")
             return
         }
         for m in mounts {
-            print("\(m.mountpoint) (pid \(m.pid), root \(m.root)): reads \(m.reads), hits \(m.hits), misses \(m.misses), fetched \(m.blobsFetched) blobs \(formatBytes(m.bytesFetched)), errors \(m.errors)")
+            print("\(m.mountpoint) (pid \(m.pid), root \(m.root)): reads \(m.reads), hits \(m.hits), misses \(m.misses), fetched \(m.blobsFetched) blobs \(formatBytes(m.bytesFetched)), errors \(m.errors)\(m.profile.map { $0.prefetchedBlobs > 0 ? "; \($0.summary)" : "; profile: recording" } ?? "")")
         }
     }
 }

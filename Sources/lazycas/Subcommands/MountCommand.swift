@@ -50,6 +50,7 @@ struct MountCommand: AsyncParsableCommand {
     @Flag(name: .customLong("daemon-child"), help: .hidden)
     var daemonChild = false
 
+    @OptionGroup var profile: ProfileOptions
     @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
@@ -112,8 +113,11 @@ struct MountCommand: AsyncParsableCommand {
         let stats = MountStats(mountpoint: path, root: root.description)
         let remote = try context.openContent(reading: root)
         let (content, fetched) = MountContent.make(store: context.store, remote: remote)
+        let profiles = ProfileStore(cacheRoot: context.store.root)
+        let key = ProfileKey.forTree(tree, project: { try? context.project(bst.directory).name }, variant: buildtree ? "buildtree" : nil)
+        let session = profile.session(key, store: profiles)
         let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats,
-                                readAhead: readAhead, fetched: fetched)
+                                readAhead: readAhead, profile: session, fetched: fetched)
         // Missing Directory nodes: fetched into memory, so the tree is listable after one
         // GetTree; they are written to the local CAS in the background while it is served.
         var storing: Task<Void, Never>?
@@ -144,6 +148,7 @@ struct MountCommand: AsyncParsableCommand {
             // trip, not a connection setup too.
             Task { _ = try? await remote.connection?.cas.batchLimit() }
         }
+        let profiled = remote == nil ? nil : session.map { session in Task { await session.prefetch(fs) } }
         if prefetch {
             prefetchTask = Task {
                 await persisting?.value  // prefetch walks the tree in the store
@@ -153,6 +158,8 @@ struct MountCommand: AsyncParsableCommand {
         await mount.serve()
         signals.release()
         prefetchTask?.cancel()
+        profiled?.cancel()
+        ProfileOptions.finish(session, key: key, store: profiles)
         reporter.cancel()
         await persisting?.value
         statsFile.remove()

@@ -55,6 +55,7 @@ struct Shell: AsyncParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Bind a host path into the sandbox (repeatable).", valueName: "host:sandbox"))
     var bind: [String] = []
 
+    @OptionGroup var profile: ProfileOptions
     @OptionGroup var bst: BuildStreamOptions
     @OptionGroup var heal: HealOptions
     @OptionGroup var remote: RemoteOptions
@@ -100,9 +101,13 @@ struct Shell: AsyncParsableCommand {
         let captured: Digest?
         // A shell killed earlier (SIGKILL, a crash) left its mount and overlay behind.
         StaleMounts.reclaimDeadSessions(in: context.store.root + "/shells")
+        let profiles = ProfileStore(cacheRoot: context.store.root)
+        let key = ProfileKey.forTree(tree, project: { try? context.project(bst.directory).name }, variant: build ? "build" : nil)
+        let recording = profile.session(key, store: profiles)
         let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store,
                                            content: content, seed: nodes.mapValues(\.directory), readAhead: readAhead,
-                                           fetched: fetchedSoFar)
+                                           profile: recording, fetched: fetchedSoFar)
+        let prefetching = remote == nil ? nil : session.startPrefetch()
         do {
             var sandbox = SandboxCommand(root: session.overlay.merged, workingDirectory: String(target.workingDirectory.drop(while: { $0 == "/" })),
                                          arguments: BuildStreamShell.integrated(command.isEmpty ? ["/bin/sh", "-i"] : command, integration),
@@ -120,14 +125,17 @@ struct Shell: AsyncParsableCommand {
                                                                  ignoring: sandbox.binds.map(\.sandbox))
                 : nil
         } catch {
+            prefetching?.cancel()
             await session.close()
             await storing.value
             await connection?.close()
             throw error
         }
+        prefetching?.cancel()
         let stats = await session.close()
         await storing.value
         await connection?.close()
+        ProfileOptions.finish(recording, key: key, store: profiles)
         Terminal.note(try Self.fetchSummary(stats, root: target.root, store: context.store))
         if let captured {
             if let ref { try context.refs.set(ref, to: captured) }
@@ -168,6 +176,7 @@ struct Shell: AsyncParsableCommand {
             files += 1
             bytes += file.digest.sizeBytes
         }
-        return "fetched \(stats.blobsFetched) of \(files) files, \(formatBytes(stats.bytesFetched)) of \(formatBytes(bytes))"
+        let profile = stats.profile.map { $0.prefetchedBlobs > 0 ? "; \($0.summary)" : "" } ?? ""
+        return "fetched \(stats.blobsFetched) of \(files) files, \(formatBytes(stats.bytesFetched)) of \(formatBytes(bytes))\(profile)"
     }
 }

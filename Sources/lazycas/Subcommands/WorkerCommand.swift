@@ -61,6 +61,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Rewrite the worker's counters (JSON: sessions, leases, per-action fetch and upload figures) to this file.")
     var statsFile: String?
 
+    @OptionGroup var profile: ProfileOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var global: GlobalOptions
 
@@ -91,6 +92,8 @@ struct WorkerCommand: AsyncParsableCommand {
             workDirectory: work)
         configuration.staging = WorkerConfiguration.Staging(rawValue: stage)!
         configuration.readAhead = readAhead
+        configuration.profiles = !profile.noProfile
+        configuration.prefetchBudget = profile.budget
         configuration.cacheLimit = cacheLimit.flatMap(Serve.bytes)
         configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
         configuration.statsFile = statsFile.map { URL(fileURLWithPath: expandingTilde($0)).standardizedFileURL.path }
