@@ -141,7 +141,8 @@ public final class LazyFileSystem: Sendable {
                 return .ready(FileData.answer(blob, offset: offset, size: size))
             }
         }
-        let companions = digest.sizeBytes <= ReadAhead.smallFile ? self.companions(of: digest, at: location()) : []
+        let guessing = digest.sizeBytes <= ReadAhead.smallFile && profile?.plans(digest) != true
+        let companions = guessing ? self.companions(of: digest, at: location()) : []
         let pending = PendingRead()
         let fs = self
         Task {

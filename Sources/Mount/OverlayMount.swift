@@ -8,7 +8,9 @@ import Glibc
 ///
 /// bubblewrap 0.8 (Debian 12) has no overlay options, so the overlay is mounted here, which
 /// needs root (CAP_SYS_ADMIN). Redirects, metacopy and the index are off, so the upper layer
-/// holds plain files, whiteouts and opaque directories only (see ``OverlayCapture``).
+/// holds plain files, whiteouts and opaque directories only (see ``OverlayCapture``); it is
+/// volatile (never synced): a session's writes are scratch unless captured, and a capture
+/// hashes them into the CAS, which writes its own blobs.
 public final class OverlayMount: Sendable {
     public let lower: String
     public let upper: String
@@ -32,7 +34,12 @@ public final class OverlayMount: Sendable {
             }
         }
         let options = "lowerdir=\(lower),upperdir=\(upper),workdir=\(work),redirect_dir=off,metacopy=off,index=off,xino=off"
-        guard Glibc.mount("overlay", merged, "overlay", 0, options) == 0 else {
+        // `volatile` (Linux 5.10+): the upper layer is scratch space, so the overlay need not
+        // sync it — without it, unmounting syncs the whole filesystem the upper layer is on,
+        // which holds the local CAS: every blob a session fetched was flushed to disk before
+        // the session could end (~100 ms after a cold read). Older kernels refuse the option.
+        guard Glibc.mount("overlay", merged, "overlay", 0, options + ",volatile") == 0
+            || Glibc.mount("overlay", merged, "overlay", 0, options) == 0 else {
             let reason = String(cString: strerror(errno))
             throw MountError("cannot mount an overlay on \(lower): \(reason)\(getuid() != 0 ? " (the writable layer needs root)" : "")")
         }

@@ -6,10 +6,12 @@ import Synchronization
 /// (once per file, in first-read order) and, given the previous session's profile, fetches the
 /// blobs those paths have in *this* tree before they are asked for.
 ///
-/// The prefetch races the readers, never holds them up: it goes one batch at a time in the
-/// profile's order through the mount's ``ContentStore``, whose single flight lets a reader join
-/// a blob the prefetch has in flight, while a cold read of any other blob is fetched on its own
-/// at once (batches of different callers do not queue behind each other).
+/// The prefetch races the readers, never holds them up: it goes in the profile's order, in
+/// batches that start small (the first reader, likely to want the first path, waits for one
+/// small batch, not a full one) and grow, two in flight, through the mount's ``ContentStore``,
+/// whose single flight lets a reader join a blob the prefetch has in flight, while a cold read
+/// of any other blob is fetched on its own at once (batches of different callers do not queue
+/// behind each other). A blob a reader got to first is not fetched again or counted.
 ///
 /// Thread safety: all methods may be called concurrently.
 public final class ProfileSession: Sendable {
@@ -19,12 +21,19 @@ public final class ProfileSession: Sendable {
     /// most ``defaultBudgetCap``.
     public let budget: Int64?
     public static let defaultBudgetCap: Int64 = 256 << 20
-    /// Blobs (and bytes) one prefetch batch asks for at most.
+    /// Blobs the first prefetch batch asks for; each next batch asks for four times as many, up
+    /// to ``batchBlobs`` (and ``batchBytes``).
+    static let firstBatchBlobs = 16
     static let batchBlobs = 256
     static let batchBytes: Int64 = 4 << 20
+    /// Prefetch batches in flight at once.
+    static let batchesInFlight = 2
 
     struct State {
         var readInodes = Set<UInt64>()
+        var readDigests = Set<Digest>()
+        /// What the prefetch will fetch (until it has fetched it).
+        var planned = Set<Digest>()
         var paths: [String] = []
         /// Blobs the prefetch fetched, and whether a reader has read one since.
         var prefetched: [Digest: Bool] = [:]
@@ -42,6 +51,7 @@ public final class ProfileSession: Sendable {
     func read(inode: UInt64, digest: Digest, path: () -> String) {
         let first = state.withLock { s -> Bool in
             guard s.readInodes.insert(inode).inserted else { return false }
+            s.readDigests.insert(digest)
             if s.prefetched[digest] == false {
                 s.prefetched[digest] = true
                 s.counts.usedBlobs += 1
@@ -52,6 +62,12 @@ public final class ProfileSession: Sendable {
         guard first else { return }
         let p = path()
         state.withLock { $0.paths.append(p) }
+    }
+
+    /// Whether the prefetch is about to fetch `digest`: a cold read of it then fetches it alone,
+    /// without read-ahead companions (the profile knows better what comes next).
+    func plans(_ digest: Digest) -> Bool {
+        state.withLock { $0.planned.contains(digest) }
     }
 
     /// The paths read so far, in first-read order.
@@ -80,29 +96,56 @@ public final class ProfileSession: Sendable {
             planned.append(digest)
             bytes += digest.sizeBytes
         }
-        state.withLock { $0.counts.stale = stale }
-        var start = 0
-        while start < planned.count, !Task.isCancelled {
+        state.withLock { s in
+            s.counts.stale = stale
+            s.planned = Set(planned)
+        }
+        defer { state.withLock { $0.planned = [] } }
+        let batches = Self.batches(planned)
+        await withTaskGroup(of: Void.self) { group in
+            for (index, batch) in batches.enumerated() {
+                if index >= Self.batchesInFlight { await group.next() }
+                guard !Task.isCancelled else { break }
+                group.addTask { await self.fetch(batch, into: fs) }
+            }
+        }
+    }
+
+    /// `planned` cut into batches of growing size (``firstBatchBlobs``, ×4, up to
+    /// ``batchBlobs`` or ``batchBytes``), in order.
+    static func batches(_ planned: [Digest]) -> [[Digest]] {
+        var batches: [[Digest]] = []
+        var start = 0, limit = firstBatchBlobs
+        while start < planned.count {
             var end = start, size: Int64 = 0
-            while end < planned.count, end - start < Self.batchBlobs, end == start || size + planned[end].sizeBytes <= Self.batchBytes {
+            while end < planned.count, end - start < limit, end == start || size + planned[end].sizeBytes <= batchBytes {
                 size += planned[end].sizeBytes
                 end += 1
             }
-            let batch = fs.store.missing(planned[start..<end])
+            batches.append(Array(planned[start..<end]))
             start = end
-            guard !batch.isEmpty else { continue }
-            state.withLock { s in
-                for digest in batch where s.prefetched[digest] == nil {
-                    s.prefetched[digest] = false
-                    s.counts.prefetchedBlobs += 1
-                    s.counts.prefetchedBytes += digest.sizeBytes
-                }
+            limit = min(limit * 4, batchBlobs)
+        }
+        return batches
+    }
+
+    /// Fetches what of `batch` is still missing and unread, counted as prefetched.
+    private func fetch(_ batch: [Digest], into fs: LazyFileSystem) async {
+        let missing = fs.store.missing(batch)
+        let mine = state.withLock { s -> [Digest] in
+            let mine = missing.filter { !s.readDigests.contains($0) && s.prefetched[$0] == nil }
+            for digest in mine {
+                s.prefetched[digest] = false
+                s.counts.prefetchedBlobs += 1
+                s.counts.prefetchedBytes += digest.sizeBytes
             }
-            do {
-                try await fs.content.fetchAll(batch)
-            } catch {
-                logger.warning("access profile: prefetch of \(batch.count) blobs failed: \(error)")
-            }
+            return mine
+        }
+        guard !mine.isEmpty else { return }
+        do {
+            try await fs.content.fetchAll(mine)
+        } catch {
+            logger.warning("access profile: prefetch of \(mine.count) blobs failed: \(error)")
         }
     }
 

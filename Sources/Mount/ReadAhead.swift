@@ -7,7 +7,11 @@ import Synchronization
 /// Two guesses, each adaptive:
 /// - **siblings**: reading one file of a directory often means reading its neighbours (a
 ///   compiler walking headers, `grep -r`). Per directory, siblings keep being sent while at
-///   least a quarter of those already sent were read afterwards.
+///   least a quarter of those already sent were read afterwards — and a directory without a
+///   hit of its own gets a first guess only while a quarter of all sibling guesses hit, or
+///   once an eighth of its entries (at least ``siblingEvidence``) were cold reads, so scattered
+///   reads over many directories (a test reading a few files here and there) do not pull in
+///   every directory they touch.
 /// - **what comes next in a walk**: `find | xargs cat`, `cp -r`, `tar` read files in directory
 ///   order, depth first. The files that follow the one being read in that order (across
 ///   directory boundaries) are sent too, while at least a quarter of what this guess sent so
@@ -23,6 +27,9 @@ final class ReadAhead: Sendable {
     static let batchBytes: Int64 = 2 << 20
     /// At most this many extra files ride along with one fetch.
     static let batchFiles = 256
+    /// Cold reads in one directory that earn it a sibling guess even when sibling guesses
+    /// elsewhere have been missing: an eighth of its entries, and at least this many.
+    static let siblingEvidence = 4
     /// How many entries one walk guess may look at.
     static let walkScanLimit = 4096
 
@@ -38,6 +45,8 @@ final class ReadAhead: Sendable {
     }
     struct State {
         var directories: [Digest: Score] = [:]
+        /// All sibling guesses, over every directory.
+        var siblings = Score()
         var walk = Score()
         /// Blobs sent on a guess and not read yet, with the guess that sent them.
         var outstanding: [Digest: Guess] = [:]
@@ -49,7 +58,9 @@ final class ReadAhead: Sendable {
         /// guess scored.
         mutating func credit(_ digest: Digest) {
             switch outstanding.removeValue(forKey: digest) {
-            case .sibling(let parent)?: directories[parent, default: Score()].used += 1
+            case .sibling(let parent)?:
+                directories[parent, default: Score()].used += 1
+                siblings.used += 1
             case .walk?: walk.used += 1
             case nil: break
             }
@@ -85,7 +96,8 @@ final class ReadAhead: Sendable {
             let here = s.coldReads[position.parent, default: 0]
             s.coldReads[position.parent] = here + 1
             s.totalColdReads += 1
-            return ((s.directories[position.parent] ?? Score()).worthIt && (!cautious || here >= 1),
+            let directory = s.directories[position.parent] ?? Score()
+            return (directory.worthIt && (directory.used > 0 || s.siblings.worthIt || here + 1 >= max(Self.siblingEvidence, position.listing.children.count / 8)) && (!cautious || here >= 1),
                     s.walk.worthIt && (!cautious || s.totalColdReads >= 2))
         }
         var picked: [Digest: Guess] = [:]
@@ -132,7 +144,9 @@ final class ReadAhead: Sendable {
             for (d, guess) in picked {
                 s.outstanding[d] = guess
                 switch guess {
-                case .sibling(let parent): s.directories[parent, default: Score()].sent += 1
+                case .sibling(let parent):
+                    s.directories[parent, default: Score()].sent += 1
+                    s.siblings.sent += 1
                 case .walk: s.walk.sent += 1
                 }
             }

@@ -65,4 +65,46 @@ import Testing
         // Guesses kept reaching beyond the reader's directory to the end of the tree.
         #expect(guessed.contains(files.last!.digest))
     }
+
+    /// Scattered reads — three files in each of 100 directories, in random order (a test suite
+    /// reading a few files here and there) — must not pull every directory they touch: once
+    /// sibling guesses have been seen to miss, a directory without a hit of its own gets none
+    /// until an eighth of its files were cold reads. (Before, `cautious` sent each
+    /// directory's 100 siblings at its second cold read.) A directory read whole afterwards
+    /// still gets its siblings.
+    @Test(arguments: [ReadAheadPolicy.cautious, .eager])
+    func scatteredReadsDoNotPullEveryDirectoryTheyTouch(policy: ReadAheadPolicy) throws {
+        let (listings, root, files) = try Self.tree(directories: 100, perDirectory: 100)
+        let readAhead = ReadAhead(policy: policy)
+        var generator = SystemRandomNumberGenerator()
+        let byDirectory = Dictionary(grouping: files, by: \.directory)
+        let scattered = byDirectory.values.flatMap { $0.shuffled(using: &generator).prefix(3) }.shuffled(using: &generator)
+        var read = Set<Digest>(), siblings = 0
+        func coldRead(_ file: (digest: Digest, parent: Digest, name: String, directory: String)) -> [Digest] {
+            let position = ReadAhead.Position(listing: listings[file.parent]!, parent: file.parent, name: file.name, ancestors: [(listings[root]!, file.directory)])
+            let done = read
+            if done.contains(file.digest) {
+                readAhead.recordLocalRead(file.digest)
+                return []
+            }
+            read.insert(file.digest)
+            return readAhead.companions(of: file.digest, at: position, isLocal: { done.contains($0) }) { listings[$0] }
+        }
+        for file in scattered {
+            let picks = coldRead(file)
+            siblings += picks.filter { pick in byDirectory[file.directory]!.contains { $0.digest == pick } }.count
+            read.formUnion(picks)
+        }
+        #expect(siblings < 300, "\(siblings) siblings guessed for 300 scattered reads over 100 directories")
+        #expect(read.count < 1000, "\(read.count - 300) files guessed in all")
+        // A directory read whole afterwards: its siblings come along after a few cold reads.
+        let whole = byDirectory["d000"]!.filter { !read.contains($0.digest) }
+        var guessedHere = 0
+        for file in whole where !read.contains(file.digest) {
+            let picks = coldRead(file)
+            guessedHere += picks.filter { pick in whole.contains { $0.digest == pick } }.count
+            read.formUnion(picks)
+        }
+        #expect(guessedHere > whole.count / 2, "\(guessedHere) of \(whole.count) siblings guessed in a directory read whole")
+    }
 }

@@ -71,18 +71,6 @@ GEN
   *) echo "build-compare.sh: unknown project $PROJECT (image or graph)" >&2; exit 2 ;;
 esac
 
-# fresh_fs / drop_fs: an empty ext4 filesystem at $WORK/run for one run (inode tables written
-# now, not by the kernel in the background while the run is timed), and its removal.
-fresh_fs() {
-  truncate -s "$FS_SIZE" "$WORK/run.img"
-  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$WORK/run.img"
-  mkdir -p "$WORK/run"
-  mount -o loop "$WORK/run.img" "$WORK/run"
-}
-drop_fs() {
-  umount "$WORK/run"
-  rm -f "$WORK/run.img"
-}
 trap 'mountpoint -q "$WORK/run" 2>/dev/null && umount -l "$WORK/run"; bench_cleanup' EXIT
 
 start_server() {  # KIND → PORT, STATS ("" on casd), SERVER_PID; the server keeps run/server
@@ -151,7 +139,7 @@ declare -A CELLS
 for server in $SERVERS; do
   for rep in $(seq "$REPS"); do
     for tool in $TOOLS; do
-      fresh_fs
+      fresh_fs "$FS_SIZE"
       start_server "$server"
       cold=$(build "$tool" run/cache) || exit 1
       rebuild=$(build "$tool" run/cache) || exit 1

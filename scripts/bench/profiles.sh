@@ -8,7 +8,8 @@
 # data.bst (built remotely on lazycas serve) writes 10,000 files of 1-4 KiB in 100 directories;
 # the command reads 300 of them scattered across the directories. The first shell on version 1
 # records the profile; then data.bst's seed changes (every file's content changes, the paths do
-# not), version 2 is built, and each mode runs the command on it from a copy of that cache.
+# not), version 2 is built, and each mode runs the command on it from a copy of that cache, on
+# a fresh filesystem per repetition.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 REPS="${1:-3}"
 RTT="${2:-2}"
@@ -87,18 +88,22 @@ build
 
 declare -A T B
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+trap 'mountpoint -q "$WORK/run" 2>/dev/null && umount -l "$WORK/run"; bench_cleanup' EXIT
 for rep in $(seq "$REPS"); do
+  # Each repetition's caches on a fresh filesystem (see fresh_fs).
+  fresh_fs 2G
   for mode in profile none; do
-    rm -rf "$WORK/c-$mode"; cp -a "$CACHE" "$WORK/c-$mode"
+    cp -a "$CACHE" "$WORK/run/c-$mode"
     flags=()
     [ "$mode" = none ] && flags=(--no-profile)
     echo "== rep $rep: $mode" >&2
-    read -r s r f < <(shell "$WORK/c-$mode" "${flags[@]}")
+    read -r s r f < <(shell "$WORK/run/c-$mode" "${flags[@]}")
     T[$mode]+="$s "; B[$mode]+="$f "; READ_BYTES=$r
   done
   # Warm: the cache the profile run left has every file the command reads.
-  read -r s r f < <(shell "$WORK/c-profile" --no-profile)
+  read -r s r f < <(shell "$WORK/run/c-profile" --no-profile)
   T[warm]+="$s "; B[warm]+="$f "
+  drop_fs
 done
 
 echo

@@ -9,7 +9,8 @@
 #   scripts/bench/worker.sh shape [RUNS] [FILES] [RTTS]      defaults: 8 10000 "0 2"
 #
 # The input root is FILES files of 20 KiB (random bytes) in 100 directories, plus busybox;
-# action i reads the 5 directories 5i..5i+4 (5% of the files) and writes two outputs.
+# action i reads the 5 directories 5i..5i+4 (5% of the files) and writes two outputs. Lazy
+# workers run with --no-profile here (the 0 ms run would leave profiles the 2 ms run uses).
 #
 # `shape`: one action shape (the same Command) run RUNS times, each time on an input root whose
 # five read directories have new contents, each on a fresh worker: lazy with the access profile
@@ -84,6 +85,7 @@ run() {
   local mode=$1 rtt=$2 cas="$URL" total=0 bytes=0 rpcs=0 proxy="" first=${3:-1}
   local stage=$mode flags=()
   case $mode in
+    lazy) flags=(--no-profile) ;;   # staging alone: no profile of an earlier run's action helps
     profile) stage=lazy ;;
     noprofile) stage=lazy; flags=(--no-profile) ;;
   esac
