@@ -1,4 +1,6 @@
+import Foundation
 import LocalCAS
+import REAPI
 
 /// The tree a shell on an element enters, and how to run in it.
 public struct ShellTree: Sendable {
@@ -7,11 +9,16 @@ public struct ShellTree: Sendable {
     public var environment: [String: String]
     /// Absolute path in the sandbox to start in.
     public var workingDirectory: String
+    /// For a build environment that is an action's input root: that action's shape
+    /// (``AccessProfile/actionKey(command:platform:)``), whose profile a worker that ran it
+    /// may have shared.
+    public var actionProfileKey: String?
 
-    public init(root: Digest, environment: [String: String], workingDirectory: String) {
+    public init(root: Digest, environment: [String: String], workingDirectory: String, actionProfileKey: String? = nil) {
         self.root = root
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.actionProfileKey = actionProfileKey
     }
 }
 
@@ -35,8 +42,14 @@ extension ArtifactResolver {
         }
         if build {
             let plan = try planner.plan(element, artifacts: known)
-            if case .action(_, let inputRoot, _) = plan.work {
-                return ShellTree(root: try stored(inputRoot), environment: definition.environment, workingDirectory: definition.buildRoot)
+            if case .action(let built, let inputRoot, _) = plan.work {
+                var key: String?
+                if let action = try? Build_Bazel_Remote_Execution_V2_Action(serializedBytes: built.action.data),
+                   let command = try? Digest(action.commandDigest) {
+                    key = AccessProfile.actionKey(command: command, platform: action.platform)
+                }
+                return ShellTree(root: try stored(inputRoot), environment: definition.environment, workingDirectory: definition.buildRoot,
+                                 actionProfileKey: key)
             }
             let staging = try planner.buildStaging(of: definition, artifacts: known)
             let placed = try staging.layers.compactMap { name, location in

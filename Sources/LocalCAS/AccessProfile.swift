@@ -1,4 +1,5 @@
 import Foundation
+import REAPI
 
 /// The files one kind of lazy session read (a mount or shell of one element or ref, the actions
 /// of one shape): paths relative to the tree's root, in the order they were first read, each
@@ -50,6 +51,14 @@ public struct AccessProfile: Sendable, Equatable {
     }
 
     public var paths: [String] { entries.map(\.path) }
+
+    /// The profile key of an action shape: its Command and platform, not its input root (the
+    /// next action of the shape reads the same paths of other contents). Workers record under
+    /// it; a shell in an element's build environment reads what the worker that built it read.
+    public static func actionKey(command: Digest, platform: Build_Bazel_Remote_Execution_V2_Platform) -> String {
+        let properties = platform.properties.map { "\($0.name)=\($0.value)" }.sorted().joined(separator: "\n")
+        return "action:\(command)" + (properties.isEmpty ? "" : "/" + Digest(data: Data(properties.utf8)).hash.prefix(16))
+    }
     public var isEmpty: Bool { entries.isEmpty }
 
     /// This profile after a session that read `session` (relative paths in first-read order):

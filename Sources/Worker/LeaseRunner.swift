@@ -149,7 +149,7 @@ final class LeaseRunner: Sendable {
         record.action = actionDigest.description
         let commandDigest = try Digest(action.commandDigest)
         let inputRoot = try Digest(action.inputRootDigest)
-        let profileKey = Self.profileKey(command: commandDigest, platform: action.platform)
+        let profileKey = AccessProfile.actionKey(command: commandDigest, platform: action.platform)
         let profile = configuration.profiles && configuration.staging == .lazy ? Task { await self.loadProfile(profileKey) } : nil
         let rootWasLocal = store.contains(inputRoot)
         try await cached.fetchAll([commandDigest, inputRoot])
@@ -231,13 +231,6 @@ final class LeaseRunner: Sendable {
         ran.result.stdoutDigest = try store.importFile(at: stdout).proto
         ran.result.stderrDigest = try store.importFile(at: stderr).proto
         return ran
-    }
-
-    /// The access profile key of an action shape: its Command and platform, not its input root
-    /// (the next action of the shape reads the same paths of other contents).
-    static func profileKey(command: Digest, platform: Build_Bazel_Remote_Execution_V2_Platform) -> String {
-        let properties = platform.properties.map { "\($0.name)=\($0.value)" }.sorted().joined(separator: "\n")
-        return "action:\(command)" + (properties.isEmpty ? "" : "/" + Digest(data: Data(properties.utf8)).hash.prefix(16))
     }
 
     /// The shape's profile: this worker's, else the remote's (kept here too); nil when neither

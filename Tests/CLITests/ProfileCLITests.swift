@@ -65,6 +65,18 @@ struct ProfileCLITests {
         let after = try FileManager.default.contentsOfDirectory(atPath: profiles).map { try Data(contentsOf: URL(fileURLWithPath: profiles + "/" + $0)) }
         #expect(after == kept)
 
+        // The config file's `profiles: false` is --no-profile for every command; a bad budget
+        // there is an error naming it.
+        let config = cli.home.path + "/lazycas.yaml"
+        try "profiles: false\n".write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try cli.run(["ref", "set", "app", try await put(version: 4, url: url), "--cache-dir", cache]).status == 0)
+        let configured = try await shell(["--config", config])
+        #expect(configured.status == 0 && !configured.stderr.contains("profile:"), "\(configured.stderr)")
+        #expect(configured.stderr.contains("fetched 3 of 401 files"), "\(configured.stderr)")
+        try "prefetch-budget: lots\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let badConfig = try await shell(["--config", config])
+        #expect(badConfig.status != 0 && badConfig.stderr.contains("prefetch-budget 'lots' in the config file is not a size"), "\(badConfig.stderr)")
+
         let bad = try cli.run(["shell", "app", "--prefetch-budget", "lots", "--", "/bin/true"])
         #expect(bad.status != 0 && bad.stderr.contains("--prefetch-budget 'lots' is not a size"), "\(bad.stderr)")
     }

@@ -55,6 +55,16 @@ struct WorkerCLITests {
             #expect(completed.reduce(0, +) == 3, "leases completed: \(completed)")
             #expect(completed.allSatisfy { $0 >= 1 }, "a worker took no lease: \(completed)")
 
+            // A shell in hello.bst's build environment (the input root of the action a lazy
+            // worker ran) starts from the access profile that worker shared through the
+            // ActionCache: the files the build read.
+            let shell = try await offPool {
+                try cli.run(["shell", "--build", "hello.bst", "--remote", cluster.url, "--instance", "main", "--", "/bin/true"], in: project)
+            }
+            #expect(shell.status == 0, "\(shell.stderr)")
+            let paths = shell.stderr.firstMatch(of: /the remote shares for this build action \((\d+) paths\)/).flatMap { Int($0.1) } ?? 0
+            #expect(paths > 0, "\(shell.stderr)")
+
             // The outputs are right: the same trees as the embedded server's runner makes.
             let server = try await TestServer.start(.lazycasServe)
             let reference = cli.home.sub("reference-cache")

@@ -40,6 +40,9 @@ struct ConfigFile: Decodable, Sendable {
     var download: String?
     var remoteJobs: Int?
     var botsRemote: String?
+    /// mount, shell, worker: record and use access profiles (default true).
+    var profiles: Bool?
+    var prefetchBudget: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case remote, instance, timeout
@@ -56,6 +59,8 @@ struct ConfigFile: Decodable, Sendable {
         case download
         case remoteJobs = "remote-jobs"
         case botsRemote = "bots-remote"
+        case profiles
+        case prefetchBudget = "prefetch-budget"
     }
 
     static var defaultPath: String {

@@ -115,7 +115,7 @@ struct MountCommand: AsyncParsableCommand {
         let (content, fetched) = MountContent.make(store: context.store, remote: remote)
         let profiles = ProfileStore(cacheRoot: context.store.root)
         let key = ProfileKey.forTree(tree, project: { try? context.project(bst.directory).name }, variant: buildtree ? "buildtree" : nil)
-        let session = profile.session(key, store: profiles)
+        let session = try profile.session(key, store: profiles, config: context.config)
         let fs = LazyFileSystem(root: root, store: context.store, content: content, stats: stats,
                                 readAhead: readAhead, profile: session, fetched: fetched)
         // Missing Directory nodes: fetched into memory, so the tree is listable after one

@@ -102,8 +102,12 @@ struct Shell: AsyncParsableCommand {
         // A shell killed earlier (SIGKILL, a crash) left its mount and overlay behind.
         StaleMounts.reclaimDeadSessions(in: context.store.root + "/shells")
         let profiles = ProfileStore(cacheRoot: context.store.root)
-        let key = ProfileKey.forTree(tree, project: { try? context.project(bst.directory).name }, variant: build ? "build" : nil)
-        let recording = profile.session(key, store: profiles)
+        // A build environment that is an action's input root goes by the action's shape: the
+        // worker that ran the action may have shared what it read.
+        let key = target.actionProfileKey
+            ?? ProfileKey.forTree(tree, project: { try? context.project(bst.directory).name }, variant: build ? "build" : nil)
+        let recording = try await profile.session(key, store: profiles, config: context.config,
+                                                  sharedBy: target.actionProfileKey == nil ? nil : connection)
         let session = try WritableLazyRoot(root: target.root, in: context.store.root + "/shells/\(getpid())", store: context.store,
                                            content: content, seed: nodes.mapValues(\.directory), readAhead: readAhead,
                                            profile: recording, fetched: fetchedSoFar)

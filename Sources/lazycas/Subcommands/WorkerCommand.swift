@@ -92,8 +92,8 @@ struct WorkerCommand: AsyncParsableCommand {
             workDirectory: work)
         configuration.staging = WorkerConfiguration.Staging(rawValue: stage)!
         configuration.readAhead = readAhead
-        configuration.profiles = !profile.noProfile
-        configuration.prefetchBudget = profile.budget
+        configuration.profiles = profile.enabled(file)
+        configuration.prefetchBudget = try profile.budget(file)
         configuration.cacheLimit = cacheLimit.flatMap(Serve.bytes)
         configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
         configuration.statsFile = statsFile.map { URL(fileURLWithPath: expandingTilde($0)).standardizedFileURL.path }
