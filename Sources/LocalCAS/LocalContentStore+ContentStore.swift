@@ -11,7 +11,7 @@ extension LocalContentStore: ContentStore {
     public func get(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         for digest in digests {
             do throws(CASError) {
-                await receive(digest, .success(.file(OpenFile(fd: try openForReading(digest), path: path(of: digest)))))
+                await receive(digest, .success(.file(try openFile(digest))))
             } catch {
                 await receive(digest, .failure(error))
             }
@@ -20,7 +20,7 @@ extension LocalContentStore: ContentStore {
 
     public func read(_ digest: Digest, range: Range<Int64>,
                      into sink: @escaping @Sendable (Data) throws(CASError) -> Void) async throws(CASError) {
-        let file = OpenFile(fd: try openForReading(digest), path: path(of: digest))
+        let file = try openFile(digest)
         var offset = range.lowerBound
         while offset < range.upperBound {
             let piece = try file.read(offset..<min(range.upperBound, offset + Self.chunkSize))
@@ -31,10 +31,16 @@ extension LocalContentStore: ContentStore {
     }
 
     public func put(_ blobs: [Digest: Blob]) async throws(CASError) {
+        try await put(blobs, packing: false)
+    }
+
+    /// ``put(_:)``, with the small blobs that come as bytes packed if `packing`
+    /// (``put(_:expecting:packing:)``).
+    public func put(_ blobs: [Digest: Blob], packing: Bool) async throws(CASError) {
         for (digest, blob) in blobs where !(digest.sizeBytes == 0 && contains(digest)) {
             switch blob {
             case .bytes(let data):
-                try put(data, expecting: digest)
+                try put(data, expecting: digest, packing: packing)
             case .path(let path):
                 if !contains(digest) { try importFile(at: path, expecting: digest) }
             case .arriving(let incoming):
@@ -53,12 +59,13 @@ extension LocalContentStore: ContentStore {
     /// Blob `digest` of this store as something to upload: its file, read when the bytes are
     /// needed (so thousands can be offered at once without opening thousands of files).
     public func source(_ digest: Digest) -> Blob {
-        digest.sizeBytes == 0 ? .bytes(Data()) : .path(path(of: digest))
+        if digest.sizeBytes == 0 { return .bytes(Data()) }
+        if packed(digest) != nil, let file = try? openFile(digest) { return .file(file) }
+        return .path(path(of: digest))
     }
 
     public func available(_ digest: Digest) -> Blob? {
-        guard let fd = try? openForReading(digest) else { return nil }
-        return .file(OpenFile(fd: fd, path: path(of: digest)))
+        (try? openFile(digest)).map { .file($0) }
     }
 
     /// Bytes per read when a blob is copied or streamed.

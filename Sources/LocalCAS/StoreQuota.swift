@@ -2,7 +2,9 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Keeps a ``LocalContentStore`` under a size limit by evicting the least recently used blobs.
+/// Keeps a ``LocalContentStore`` under a size limit by evicting the least recently used blobs
+/// (a pack of small blobs goes whole, by its own last use, and only when none of its blobs is
+/// protected).
 ///
 /// "Used" is a blob's atime: stores set it when a blob is written and ``touch(_:)`` when it is
 /// read or found. When the bytes stored since the last count pass the limit, one eviction pass
@@ -35,6 +37,7 @@ public final class StoreQuota: Sendable {
         self.maxBytes = maxBytes
         var total: Int64 = 0
         store.forEachBlob { digest, _ in total += digest.sizeBytes }
+        store.forEachPack { _, bytes, _, _ in total += bytes }
         state.withLock { $0.usage = total }
     }
 
@@ -77,25 +80,41 @@ public final class StoreQuota: Sendable {
         state.withLock { s in for d in digests { s.freshUntil[d] = max(until, s.freshUntil[d] ?? until) } }
     }
 
-    /// One pass: remove unprotected blobs, least recently used first, down to the low water mark.
+    /// One pass: remove unprotected blobs and packs, least recently used first, down to the low
+    /// water mark.
     private func evict() {
-        var blobs: [(digest: Digest, used: timespec)] = []
+        /// A blob file or a pack: what goes at once.
+        struct Unit {
+            let used: timespec
+            let bytes: Int64
+            let digests: [Digest]
+            let pack: String?
+        }
+        var units: [Unit] = []
         var total: Int64 = 0
         store.forEachBlob { digest, st in
-            blobs.append((digest, st.st_atim))
+            units.append(Unit(used: st.st_atim, bytes: digest.sizeBytes, digests: [digest], pack: nil))
             total += digest.sizeBytes
         }
-        blobs.sort { ($0.used.tv_sec, $0.used.tv_nsec) < ($1.used.tv_sec, $1.used.tv_nsec) }
+        store.forEachPack { id, bytes, used, digests in
+            units.append(Unit(used: used, bytes: bytes, digests: digests, pack: id))
+            total += bytes
+        }
+        units.sort { ($0.used.tv_sec, $0.used.tv_nsec) < ($1.used.tv_sec, $1.used.tv_nsec) }
         let now = ContinuousClock.now
         let (pins, fresh) = state.withLock { s -> ([Digest: Int], [Digest: ContinuousClock.Instant]) in
             s.freshUntil = s.freshUntil.filter { $0.value > now }
             return (s.pins, s.freshUntil)
         }
         let target = Int64(Double(maxBytes) * Self.lowWater)
-        for blob in blobs where total > target {
-            guard pins[blob.digest] == nil, fresh[blob.digest] == nil, blob.digest != .empty else { continue }
-            store.remove(blob.digest)
-            total -= blob.digest.sizeBytes
+        for unit in units where total > target {
+            guard unit.digests.allSatisfy({ pins[$0] == nil && fresh[$0] == nil && $0 != .empty }) else { continue }
+            if let pack = unit.pack {
+                store.removePack(pack)
+            } else {
+                store.remove(unit.digests[0])
+            }
+            total -= unit.bytes
         }
         state.withLock { s in
             s.usage = total + (s.usage - s.usageAtPassStart)

@@ -94,7 +94,7 @@ public struct TreeCheckout: Sendable {
         summary.files += 1
         summary.bytes += file.digest.sizeBytes
         if hardlink, !file.isExecutable, file.digest.sizeBytes > 0,
-           linkat(AT_FDCWD, store.path(of: file.digest), dirfd, tmp, 0) == 0 {
+           let source = try? store.linkablePath(of: file.digest), linkat(AT_FDCWD, source, dirfd, tmp, 0) == 0 {
             summary.hardlinks += 1
             return
         }

@@ -46,7 +46,8 @@ enum FuseReply {
         case .data(let data, let offset, let size):
             switch data {
             case .file(let file):
-                return withExtendedLifetime(file) { cfuse_reply_fd(req, file.fd, size, off_t(offset)) }
+                let (at, count) = file.span(offset: offset, size: size)
+                return withExtendedLifetime(file) { cfuse_reply_fd(req, file.fd, count, off_t(at)) }
             case .incoming(let incoming):
                 return withExtendedLifetime(incoming) { cfuse_reply_fd(req, incoming.fd, size, off_t(offset)) }
             case .bytes(let bytes):

@@ -77,7 +77,8 @@ public struct ReadCachingContentStore: ContentStore {
         }
         // The transfer runs on its own (it is everyone's, not just this caller's), while this
         // caller also waits for what others are bringing in.
-        let transfer = fetch.isEmpty ? nil : Task { await self.transfer(fetch, receive: receive) }
+        let packing = threshold == Self.streamingThreshold
+        let transfer = fetch.isEmpty ? nil : Task { await self.transfer(fetch, packing: packing, receive: receive) }
         for (digest, pending) in waits {
             do {
                 try await pending.wait()
@@ -90,8 +91,10 @@ public struct ReadCachingContentStore: ContentStore {
     }
 
     /// Fetches `digests` (each registered as a batch transfer by this store, with its pending
-    /// blob) from `slow`, stores each as it arrives, and finishes its transfer.
-    private func transfer(_ digests: [(Digest, PendingBlob)], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
+    /// blob) from `slow`, stores each as it arrives, and finishes its transfer. With `packing`
+    /// (blobs fetched to be read in place), the small ones go into a pack of the local CAS.
+    private func transfer(_ digests: [(Digest, PendingBlob)], packing: Bool,
+                          receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         let (fast, inFlight) = (self.fast, self.inFlight)
         let pending = Dictionary(digests, uniquingKeysWith: { a, _ in a })
         let answered = Mutex(Set<Digest>())
@@ -101,7 +104,7 @@ public struct ReadCachingContentStore: ContentStore {
             switch result {
             case .success(let blob):
                 do throws(CASError) {
-                    try await fast.put([digest: blob])
+                    try await fast.put([digest: blob], packing: packing)
                     inFlight.finish(digest, .batch(mine), .success(()))
                     outcome = Self.local(digest, in: fast)
                 } catch {

@@ -57,7 +57,7 @@ public struct InputStager: Sendable {
             guard store.contains(file.digest) else {
                 throw CASError(.notFound, "blob \(file.digest) of input \(dest) is not in the CAS")
             }
-            let source = store.path(of: file.digest)
+            let source = try store.linkablePath(of: file.digest)
             if owner != nil, !file.isExecutable, file.mtime == nil, link(source, dest) == 0 {
                 Self.fixLinkedMTime(dest)
                 summary.linked += 1

@@ -2,7 +2,8 @@ import Foundation
 import LocalCAS
 
 /// Every blob in the local CAS at `root` checked against its name: the paths under `objects/`
-/// whose content does not hash to the digest they are stored as. Empty for a consistent cache.
+/// whose content does not hash to the digest they are stored as, and the packed blobs whose
+/// bytes do not (as `PACK: DIGEST`). Empty for a consistent cache.
 public func inconsistentBlobs(inCache root: String) throws -> [String] {
     let objects = root + "/objects"
     var bad: [String] = []
@@ -11,6 +12,12 @@ public func inconsistentBlobs(inCache root: String) throws -> [String] {
             let path = "\(objects)/\(prefix)/\(rest)"
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             if Digest(data: data).hash != prefix + rest { bad.append(path) }
+        }
+    }
+    let store = try LocalContentStore(root: root)
+    store.forEachPack { id, _, _, digests in
+        for digest in digests where (try? Digest(data: store.read(digest))) != digest {
+            bad.append("\(root)/packs/\(id).pack: \(digest)")
         }
     }
     return bad
