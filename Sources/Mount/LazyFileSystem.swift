@@ -137,7 +137,7 @@ public final class LazyFileSystem: Sendable {
                 return serve(incoming, offset: offset, size: size, location: location)
             default:
                 stats.update { $0.reads += 1; $0.hits += 1 }
-                readAhead.recordLocalRead(digest)
+                continueWalk(after: digest)
                 return .ready(FileData.answer(blob, offset: offset, size: size))
             }
         }
@@ -212,13 +212,21 @@ public final class LazyFileSystem: Sendable {
         return .pending(pending)
     }
 
+    /// A local read of the walk's marker asks for the walk's next batch, in the background.
+    private func continueWalk(after digest: Digest) {
+        let next = readAhead.continuation(after: digest, isLocal: { store.contains($0) }) { try? listings.listing($0) }
+        guard !next.isEmpty else { return }
+        let content = self.content
+        Task { await content.get(next) { _, _ in } }
+    }
+
     /// The cold small files to fetch with `digest`.
     private func companions(of digest: Digest, at location: [(directory: Digest, name: String)]) -> [Digest] {
         guard let here = location.first, let listing = try? listing(here.directory) else { return [] }
-        var ancestors: [(listing: DirectoryListing, after: String)] = []
+        var ancestors: [ReadAhead.Ancestor] = []
         for link in location.dropFirst() {
             guard let above = try? self.listing(link.directory) else { return [] }
-            ancestors.append((above, link.name))
+            ancestors.append(ReadAhead.Ancestor(listing: above, digest: link.directory, after: link.name))
         }
         let position = ReadAhead.Position(listing: listing, parent: here.directory, name: here.name, ancestors: ancestors)
         return readAhead.companions(of: digest, at: position, isLocal: { store.contains($0) }) { try? listings.listing($0) }

@@ -70,6 +70,13 @@ struct MountTests {
         let before = m.fetchCalls
         _ = try await offPool { try files.map { try readFile(m.path + "/" + $0).count } }
         #expect(m.fetchCalls == before)
+        // The small blobs went into packs, not a file each, and a new instance of the store
+        // finds them all, whole.
+        let small = distinct.filter { $0.sizeBytes <= 128 << 10 }
+        #expect(!small.isEmpty && m.store.packedCount == small.count)
+        let reopened = try LocalContentStore(root: m.dir.sub("cache"))
+        #expect(small.allSatisfy { reopened.contains($0) && !FileManager.default.fileExists(atPath: reopened.path(of: $0)) })
+        #expect(try inconsistentBlobs(inCache: m.dir.sub("cache")).isEmpty)
         await m.unmount()
         #expect(!Mountpoint.isMounted(m.path))
     }

@@ -52,7 +52,7 @@ import Testing
         var twice = 0
         for file in files {
             let position = ReadAhead.Position(listing: listings[file.parent]!, parent: file.parent, name: file.name,
-                                              ancestors: [(listings[root]!, file.directory)])
+                                              ancestors: [ReadAhead.Ancestor(listing: listings[root]!, digest: root, after: file.directory)])
             let done = read
             let picks = readAhead.companions(of: file.digest, at: position, isLocal: { done.contains($0) }) { listings[$0] }
             read.insert(file.digest)
@@ -64,6 +64,35 @@ import Testing
         #expect(guessed.count == files.count - 1, "\(guessed.count) of \(files.count - 1) guessed")
         // Guesses kept reaching beyond the reader's directory to the end of the tree.
         #expect(guessed.contains(files.last!.digest))
+    }
+
+    /// A serial walk (`find | xargs cat`) whose guesses arrive at once: after the first cold
+    /// read, reading the marker half-way through each walk batch asks for the next one, so the
+    /// reader never waits again — one cold read for the whole tree, where a walk guessed only on
+    /// cold reads costs one per batch.
+    @Test func aFollowedWalkRunsAheadOfTheReader() throws {
+        let (listings, root, files) = try Self.tree(directories: 100, perDirectory: 20)
+        let readAhead = ReadAhead(policy: .eager)
+        var local = Set<Digest>(), cold = 0, continuations = 0
+        for file in files {
+            let done = local
+            let picks: [Digest]
+            if done.contains(file.digest) {
+                picks = readAhead.continuation(after: file.digest, isLocal: { done.contains($0) }) { listings[$0] }
+                continuations += picks.isEmpty ? 0 : 1
+            } else {
+                cold += 1
+                let position = ReadAhead.Position(listing: listings[file.parent]!, parent: file.parent, name: file.name,
+                                                  ancestors: [ReadAhead.Ancestor(listing: listings[root]!, digest: root, after: file.directory)])
+                picks = readAhead.companions(of: file.digest, at: position, isLocal: { done.contains($0) }) { listings[$0] }
+                local.insert(file.digest)
+            }
+            local.formUnion(picks)
+        }
+        #expect(cold == 1, "\(cold) cold reads in a walk of \(files.count) files")
+        // ~21 MB in batches of at most 2 MiB.
+        #expect(continuations >= 9, "\(continuations) batches asked for ahead of the reader")
+        #expect(local.count == files.count)
     }
 
     /// Scattered reads — three files in each of 100 directories, in random order (a test suite
@@ -81,11 +110,10 @@ import Testing
         let scattered = byDirectory.values.flatMap { $0.shuffled(using: &generator).prefix(3) }.shuffled(using: &generator)
         var read = Set<Digest>(), siblings = 0
         func coldRead(_ file: (digest: Digest, parent: Digest, name: String, directory: String)) -> [Digest] {
-            let position = ReadAhead.Position(listing: listings[file.parent]!, parent: file.parent, name: file.name, ancestors: [(listings[root]!, file.directory)])
+            let position = ReadAhead.Position(listing: listings[file.parent]!, parent: file.parent, name: file.name, ancestors: [ReadAhead.Ancestor(listing: listings[root]!, digest: root, after: file.directory)])
             let done = read
             if done.contains(file.digest) {
-                readAhead.recordLocalRead(file.digest)
-                return []
+                return readAhead.continuation(after: file.digest, isLocal: { done.contains($0) }) { listings[$0] }
             }
             read.insert(file.digest)
             return readAhead.companions(of: file.digest, at: position, isLocal: { done.contains($0) }) { listings[$0] }

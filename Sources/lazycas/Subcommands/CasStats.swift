@@ -15,6 +15,13 @@ struct CasStats: AsyncParsableCommand {
         let mounts = MountStatsFile.readAll(directory: global.resolvedCacheDir(config) + "/mounts")
         let profiles = ProfileStore(cacheRoot: global.resolvedCacheDir(config)).usage
         print("access profiles: \(profiles.profiles) kept, \(formatBytes(profiles.bytes))")
+        var packs = 0, packedBlobs = 0, packedBytes: Int64 = 0
+        try LocalContentStore(root: global.resolvedCacheDir(config)).forEachPack { _, bytes, _, digests in
+            packs += 1
+            packedBlobs += digests.count
+            packedBytes += bytes
+        }
+        print("packed small blobs: \(packedBlobs) in \(packs) packs, \(formatBytes(packedBytes))")
         guard !mounts.isEmpty else {
             print("no running mounts")
             return
