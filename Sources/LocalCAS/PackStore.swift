@@ -11,9 +11,11 @@ import Synchronization
 /// one record per blob — the raw SHA-256 (32 bytes), the size and the offset (little-endian
 /// 64-bit each). A record is appended only after its bytes are written, with one `write(2)` on
 /// an `O_APPEND` descriptor, so records never interleave; at load a record whose bytes lie past
-/// the end of its pack (a crash, a truncated file) and a partial last record are ignored. Every
-/// process appends to packs of its own (a random ID), so processes sharing a cache never write
-/// the same file; a process sees the packs that existed when it opened the store and its own.
+/// the end of its pack (a crash, a truncated file) and a partial last record are ignored. A
+/// process appends only to a pack whose index it holds an exclusive `flock` on — one it
+/// created, or one another process left with room to spare (so short-lived processes, a shell
+/// session each, do not leave a pack each) — so processes sharing a cache never write the same
+/// file; a process sees the packs that existed when it opened the store and its own additions.
 ///
 /// A blob is only ever added whole and verified (by ``LocalContentStore``); packs are removed
 /// whole, by eviction (``remove(_:)``). An open ``Pack`` stays readable after its files are
@@ -95,7 +97,12 @@ final class PackStore: Sendable {
             guard s.index[digest] == nil else { return nil }
             if s.writer == nil || s.writer!.end + digest.sizeBytes > Self.packSize {
                 if let w = s.writer { close(w.indexFD) }
-                s.writer = try startPack()
+                let full = s.writer?.pack.id
+                if let reused = reusePack(among: s.packs.values.filter { $0.id != full }) {
+                    s.writer = reused
+                } else {
+                    s.writer = try startPack()
+                }
                 s.packs[s.writer!.pack.id] = s.writer!.pack
             }
             let offset = s.writer!.end
@@ -165,20 +172,47 @@ final class PackStore: Sendable {
         unlink("\(directory)/\(id).index")
     }
 
+    /// A pack with room left whose index no other process holds, locked for this process.
+    private func reusePack(among packs: some Sequence<Pack>) -> Writer? {
+        for pack in packs.sorted(by: { $0.id < $1.id }) {
+            let indexFD = open("\(directory)/\(pack.id).index", O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard indexFD >= 0 else { continue }
+            var st = stat()
+            let fd = open(pack.path, O_RDWR | O_CLOEXEC)
+            if flock(indexFD, LOCK_EX | LOCK_NB) == 0, fd >= 0, fstat(fd, &st) == 0,
+               Int64(st.st_size) < Self.packSize - Self.maxBlobSize,
+               isIntact(pack.id, packSize: Int64(st.st_size)) {
+                return Writer(pack: Pack(id: pack.id, path: pack.path, fd: fd), indexFD: indexFD, end: Int64(st.st_size))
+            }
+            if fd >= 0 { close(fd) }
+            close(indexFD)
+        }
+        return nil
+    }
+
+    /// Whether every record of the pack's index is whole and names bytes inside the pack: only
+    /// then may more records follow (after a torn record they would be misread; after a record
+    /// whose bytes were cut off, a new blob's bytes would be read as that blob's).
+    private func isIntact(_ id: String, packSize: Int64) -> Bool {
+        guard let file = FileManager.default.contents(atPath: "\(directory)/\(id).index"),
+              file.count >= Self.magic.count, (file.count - Self.magic.count) % Self.recordSize == 0 else { return false }
+        return Self.records(in: file, packSize: packSize).count == (file.count - Self.magic.count) / Self.recordSize
+    }
+
     /// A new pack of this process's own.
     private func startPack() throws(CASError) -> Writer {
         let id = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
         let path = "\(directory)/\(id).pack", indexPath = "\(directory)/\(id).index"
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CASError(.io, "cannot create \(path): \(String(cString: strerror(errno)))") }
-        let indexFD = open(indexPath, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        let indexFD = open(indexPath, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard indexFD >= 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
             unlink(path)
             throw CASError(.io, "cannot create \(indexPath): \(reason)")
         }
-        guard write(indexFD, Self.magic, Self.magic.count) == Self.magic.count else {
+        guard flock(indexFD, LOCK_EX | LOCK_NB) == 0, write(indexFD, Self.magic, Self.magic.count) == Self.magic.count else {
             let reason = String(cString: strerror(errno))
             close(fd)
             close(indexFD)

@@ -124,13 +124,37 @@ import Testing
         #expect(try LocalContentStore(root: dir.path).packedCount == 200)
     }
 
-    @Test func theQuotaEvictsTheOldestWholePackAndNeverOneHoldingAPinnedBlob() throws {
-        let blobs = (0 ..< 4).map { Self.blob($0) }
-        // Two instances, two packs: blobs 0-1 in the first, 2-3 in the second.
-        for pair in [blobs[0 ..< 2], blobs[2 ..< 4]] {
-            let store = try LocalContentStore(root: dir.path)
+    /// Blobs 0-1 packed by one store instance and 2-3 by another, both alive at once.
+    static func twoPacks(_ blobs: [Data], in root: String) throws {
+        let first = try LocalContentStore(root: root), second = try LocalContentStore(root: root)
+        for (store, pair) in [(first, blobs[0 ..< 2]), (second, blobs[2 ..< 4])] {
             for data in pair { try store.put(data, expecting: Digest(data: data), packing: true) }
         }
+    }
+
+    @Test func aLaterInstanceAppendsToAPackWithRoomButNeverToOneInUse() throws {
+        let blobs = (0 ..< 3).map { Self.blob($0) }
+        do {
+            let store = try LocalContentStore(root: dir.path)
+            try store.put(blobs[0], expecting: Digest(data: blobs[0]), packing: true)
+        }
+        let later = try LocalContentStore(root: dir.path)
+        try later.put(blobs[1], expecting: Digest(data: blobs[1]), packing: true)
+        #expect(try packFiles(".pack").count == 1, "the pack the first instance left had room")
+        // While `later` appends to it, another instance starts a pack of its own.
+        let meanwhile = try LocalContentStore(root: dir.path)
+        try meanwhile.put(blobs[2], expecting: Digest(data: blobs[2]), packing: true)
+        #expect(try packFiles(".pack").count == 2)
+        let all = try LocalContentStore(root: dir.path)
+        #expect(all.packedCount == 3)
+        for data in blobs { #expect(try all.read(Digest(data: data)) == data) }
+        #expect(try inconsistentBlobs(inCache: dir.path).isEmpty)
+    }
+
+    @Test func theQuotaEvictsTheOldestWholePackAndNeverOneHoldingAPinnedBlob() throws {
+        let blobs = (0 ..< 4).map { Self.blob($0) }
+        // Two instances alive at once, two packs: blobs 0-1 in the first, 2-3 in the second.
+        try Self.twoPacks(blobs, in: dir.path)
         let store = try LocalContentStore(root: dir.path)
         var packs: [(id: String, digests: [Digest])] = []
         store.forEachPack { id, bytes, _, digests in
@@ -153,10 +177,7 @@ import Testing
         #expect(guarded.usage == 20_000)
 
         try FileManager.default.removeItem(atPath: dir.path)
-        for pair in [blobs[0 ..< 2], blobs[2 ..< 4]] {
-            let store = try LocalContentStore(root: dir.path)
-            for data in pair { try store.put(data, expecting: Digest(data: data), packing: true) }
-        }
+        try Self.twoPacks(blobs, in: dir.path)
         let plain = try LocalContentStore(root: dir.path)
         plain.forEachPack { id, _, _, digests in
             guard digests.contains(Digest(data: blobs[0])) else { return }
