@@ -18,6 +18,7 @@ bench_cleanup() {
   for m in "$WORK"/mnt-*; do fusermount3 -u -z "$m" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  mountpoint -q "$WORK/run" && umount -l "$WORK/run"
   rm -rf "$WORK"
 }
 trap bench_cleanup EXIT

@@ -7,14 +7,16 @@
 #     delaying proxy in front of casd so loopback has that round-trip time; `small` makes the
 #     files 100 B-4 KiB (e.g. `mount.sh 50000 0 small`).
 # Also prints each daemon's CPU time per MiB of the serial cold read (user + system, from
-# /proc/PID/stat) and its peak RSS.
+# /proc/PID/stat) and its peak RSS. Everything (the native tree, casd's storage, every cache) is
+# on one fresh ext4 filesystem (``fresh_fs``), so each run starts from the same disk state.
 FILES="${1:-10000}"
 RTT_MS="${2:-0}"
 SIZES=(1024 65536)
 [ "${3:-}" = small ] && SIZES=(100 4096)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-start_casd casd
+fresh_fs 6G
+start_casd run/casd
 if [ "$RTT_MS" != 0 ]; then
   CASD_PORT=$PORT; PORT=$(free_port)
   python3 "$ROOT/scripts/bench/delay_proxy.py" "$PORT" "$CASD_PORT" "$(calc "$RTT_MS / 2")" &
@@ -22,10 +24,10 @@ if [ "$RTT_MS" != 0 ]; then
   wait_port "$PORT"
 fi
 REMOTE="grpc://127.0.0.1:$PORT"
-make_tree "$WORK/src" "$FILES" "${SIZES[@]}"
-DIGEST=$("$LAZYCAS" cas put "$WORK/src" --remote "$REMOTE" --cache-dir "$WORK/uploader" 2>/dev/null)
-N=$(find "$WORK/src" -type f | wc -l)
-MIB=$(du -sm --apparent-size "$WORK/src" | cut -f1)
+make_tree "$WORK/run/src" "$FILES" "${SIZES[@]}"
+DIGEST=$("$LAZYCAS" cas put "$WORK/run/src" --remote "$REMOTE" --cache-dir "$WORK/run/uploader" 2>/dev/null)
+N=$(find "$WORK/run/src" -type f | wc -l)
+MIB=$(du -sm --apparent-size "$WORK/run/src" | cut -f1)
 
 # mount TOOL NAME: a fresh mount with an empty cache; sets MNT and MPID.
 mount_tool() {
@@ -33,9 +35,9 @@ mount_tool() {
   MNT="$WORK/mnt-$tool-$name"; mkdir -p "$MNT"
   # Each tool and stage gets a cache of its own: buildbox-fuse's --local uses the same
   # objects/ layout as ours and would otherwise start warm from lazycas's earlier stage.
-  local cache="$WORK/cache-$tool-$name"; mkdir -p "$cache"
+  local cache="$WORK/run/cache-$tool-$name"; mkdir -p "$cache"
   case $tool in
-    native) MPID=""; MNT="$WORK/src" ;;
+    native) MPID=""; MNT="$WORK/run/src" ;;
     lazycas)
       "$LAZYCAS" mount "$DIGEST" "$MNT" --foreground --remote "$REMOTE" --cache-dir "$cache" 2>"$WORK/$tool-$name.log" &
       MPID=$! ;;
@@ -91,7 +93,7 @@ for tool in native lazycas buildbox-fuse; do
 done
 
 echo
-echo "$N files, $MIB MiB, buildbox-casd on loopback (added RTT ${RTT_MS} ms), $(nproc) cores (native: page cache dropped if permitted)"
+echo "$N files, $MIB MiB, buildbox-casd on loopback (added RTT ${RTT_MS} ms), $(nproc) cores, a fresh ext4 (native: page cache dropped if permitted)"
 printf "| %-30s | %9s | %9s | %9s | %8s | %8s |\n" "measure" "native" "lazycas" "bb-fuse" "lazy/nat" "bb/nat"
 printf "|%s|\n" "--------------------------------|-----------|-----------|-----------|----------|---------"
 for m in listable find_cold find_warm stat read_serial read_parallel reread first_byte probe_whole; do
