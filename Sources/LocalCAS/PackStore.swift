@@ -52,21 +52,40 @@ final class PackStore: Sendable {
         let offset: Int64
     }
 
+    /// A pack's index open for appending, with this process's `flock` on it; closed (and the
+    /// lock let go) when the last reference goes — not while a writer that reserved room in the
+    /// pack before a roll-over still has its record to write.
+    final class IndexFile: Sendable {
+        let fd: Int32
+
+        init(fd: Int32) {
+            self.fd = fd
+        }
+
+        deinit { close(fd) }
+    }
+
     /// The pack this process appends to.
     private struct Writer {
         let pack: Pack
-        let indexFD: Int32
+        let index: IndexFile
         var end: Int64
     }
 
     private struct State {
-        var index: [Digest: Location] = [:]
         var packs: [String: Pack] = [:]
         var writer: Writer?
     }
 
+    /// A part of the index: blobs by the first hex digit of their hash, so that the lookups of
+    /// many FUSE threads and tasks rarely wait for each other or for a writer.
+    private final class Shard: Sendable {
+        let index = Mutex<[Digest: Location]>([:])
+    }
+
     let directory: String
     private let state = Mutex(State())
+    private let shards: [Shard] = (0 ..< 16).map { _ in Shard() }
 
     /// Opens (creating if needed) `directory` and loads every pack's index.
     init(directory: String) throws(CASError) {
@@ -75,28 +94,26 @@ final class PackStore: Sendable {
         load()
     }
 
-    deinit {
-        state.withLock { s in
-            if let w = s.writer { close(w.indexFD) }
-        }
-    }
-
     /// Where `digest` is packed, if it is.
     func location(_ digest: Digest) -> Location? {
-        state.withLock { $0.index[digest] }
+        shard(digest).index.withLock { $0[digest] }
     }
 
     /// How many blobs are packed.
-    var count: Int { state.withLock { $0.index.count } }
+    var count: Int { shards.reduce(0) { total, shard in total + shard.index.withLock { $0.count } } }
+
+    private func shard(_ digest: Digest) -> Shard {
+        shards[Int(Self.nibble(digest.hash.utf8.first!))]
+    }
 
     /// Appends a blob whose bytes were checked against `digest`; a blob already packed is left
-    /// as it is.
+    /// as it is (two threads packing one blob at once may both write it; the first to finish is
+    /// the one indexed, and both copies are whole).
     func append(_ data: Data, as digest: Digest) throws(CASError) {
         precondition(Int64(data.count) == digest.sizeBytes && digest.sizeBytes <= Self.maxBlobSize)
-        let reserved = try state.withLock { s throws(CASError) -> (Pack, Int32, Int64)? in
-            guard s.index[digest] == nil else { return nil }
+        guard location(digest) == nil else { return }
+        let (pack, index, offset) = try state.withLock { s throws(CASError) -> (Pack, IndexFile, Int64) in
             if s.writer == nil || s.writer!.end + digest.sizeBytes > Self.packSize {
-                if let w = s.writer { close(w.indexFD) }
                 let full = s.writer?.pack.id
                 if let reused = reusePack(among: s.packs.values.filter { $0.id != full }) {
                     s.writer = reused
@@ -107,9 +124,8 @@ final class PackStore: Sendable {
             }
             let offset = s.writer!.end
             s.writer!.end += digest.sizeBytes
-            return (s.writer!.pack, s.writer!.indexFD, offset)
+            return (s.writer!.pack, s.writer!.index, offset)
         }
-        guard let (pack, indexFD, offset) = reserved else { return }
         let failure = data.withUnsafeBytes { bytes -> Int32? in
             var done = 0
             while done < bytes.count {
@@ -124,11 +140,13 @@ final class PackStore: Sendable {
             throw CASError(.io, "cannot write to \(pack.path): \(String(cString: strerror(failure)))")
         }
         let record = Self.record(digest, offset: offset)
-        let written = record.withUnsafeBytes { write(indexFD, $0.baseAddress, $0.count) }
+        let written = record.withUnsafeBytes { write(index.fd, $0.baseAddress, $0.count) }
         guard written == record.count else {
             throw CASError(.io, "cannot write the index of \(pack.path): \(String(cString: strerror(errno)))")
         }
-        state.withLock { $0.index[digest] = Location(pack: pack, offset: offset) }
+        shard(digest).index.withLock { index in
+            if index[digest] == nil { index[digest] = Location(pack: pack, offset: offset) }
+        }
     }
 
     /// The bytes of a packed blob.
@@ -142,9 +160,13 @@ final class PackStore: Sendable {
 
     /// Every pack: its ID, its size on disk, when it was last used (its atime) and its blobs.
     func packs() -> [(id: String, bytes: Int64, used: timespec, digests: [Digest])] {
-        let (packs, index) = state.withLock { ($0.packs, $0.index) }
+        let packs = state.withLock { $0.packs }
         var digests: [String: [Digest]] = [:]
-        for (digest, location) in index { digests[location.pack.id, default: []].append(digest) }
+        for shard in shards {
+            shard.index.withLock { index in
+                for (digest, location) in index { digests[location.pack.id, default: []].append(digest) }
+            }
+        }
         return packs.values.compactMap { pack in
             var st = stat()
             guard fstat(pack.fd, &st) == 0 else { return nil }
@@ -160,13 +182,14 @@ final class PackStore: Sendable {
 
     /// Removes a pack and forgets its blobs (readers holding it still read it whole).
     func remove(_ id: String) {
-        state.withLock { s in
-            guard s.packs.removeValue(forKey: id) != nil else { return }
-            s.index = s.index.filter { $0.value.pack.id != id }
-            if s.writer?.pack.id == id {
-                close(s.writer!.indexFD)
-                s.writer = nil
-            }
+        let known = state.withLock { s -> Bool in
+            guard s.packs.removeValue(forKey: id) != nil else { return false }
+            if s.writer?.pack.id == id { s.writer = nil }
+            return true
+        }
+        guard known else { return }
+        for shard in shards {
+            shard.index.withLock { index in index = index.filter { $0.value.pack.id != id } }
         }
         unlink("\(directory)/\(id).pack")
         unlink("\(directory)/\(id).index")
@@ -182,7 +205,7 @@ final class PackStore: Sendable {
             if flock(indexFD, LOCK_EX | LOCK_NB) == 0, fd >= 0, fstat(fd, &st) == 0,
                Int64(st.st_size) < Self.packSize - Self.maxBlobSize,
                isIntact(pack.id, packSize: Int64(st.st_size)) {
-                return Writer(pack: Pack(id: pack.id, path: pack.path, fd: fd), indexFD: indexFD, end: Int64(st.st_size))
+                return Writer(pack: Pack(id: pack.id, path: pack.path, fd: fd), index: IndexFile(fd: indexFD), end: Int64(st.st_size))
             }
             if fd >= 0 { close(fd) }
             close(indexFD)
@@ -220,7 +243,7 @@ final class PackStore: Sendable {
             unlink(indexPath)
             throw CASError(.io, "cannot write \(indexPath): \(reason)")
         }
-        return Writer(pack: Pack(id: id, path: path, fd: fd), indexFD: indexFD, end: 0)
+        return Writer(pack: Pack(id: id, path: path, fd: fd), index: IndexFile(fd: indexFD), end: 0)
     }
 
     /// Reads every `ID.index` whose pack is there; removes what a crash left half-made (a pack
@@ -251,10 +274,10 @@ final class PackStore: Sendable {
             }
             loaded[id] = pack
         }
-        state.withLock { s in
-            s.packs = loaded
-            s.index = index
-        }
+        state.withLock { $0.packs = loaded }
+        var parts = [[Digest: Location]](repeating: [:], count: shards.count)
+        for (digest, location) in index { parts[Int(Self.nibble(digest.hash.utf8.first!))][digest] = location }
+        for (shard, part) in zip(shards, parts) { shard.index.withLock { $0 = part } }
     }
 
     private static func openPack(id: String, in directory: String) -> Pack? {
