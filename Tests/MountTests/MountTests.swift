@@ -226,8 +226,15 @@ struct MountFaultTests {
         // Within the call's deadline (retries included), with room for a loaded machine.
         #expect(ContinuousClock.now - started < .seconds(20))
         box.proxy!.setFaults { $0.failNext = [:] }
-        let ok = try await offPool { try readFile(m.path + "/f") == readFile(m.source + "/f") }
-        #expect(ok, "the next read retries and succeeds")
+        // A read now fetches again and succeeds; on a machine loaded enough that one call misses
+        // its deadline, the one after it does (a mount stuck on the failure would fail all).
+        let ok = try await offPool { () throws -> Bool in
+            for _ in 1 ..< 3 {
+                if let data = try? readFile(m.path + "/f") { return data == (try readFile(m.source + "/f")) }
+            }
+            return try readFile(m.path + "/f") == readFile(m.source + "/f")
+        }
+        #expect(ok, "a later read retries and succeeds")
         await m.unmount()
         await box.proxy!.stop()
     }
