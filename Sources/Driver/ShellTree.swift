@@ -1,6 +1,4 @@
-import Foundation
 import LocalCAS
-import REAPI
 
 /// The tree a shell on an element enters, and how to run in it.
 public struct ShellTree: Sendable {
@@ -43,11 +41,7 @@ extension ArtifactResolver {
         if build {
             let plan = try planner.plan(element, artifacts: known)
             if case .action(let built, let inputRoot, _) = plan.work {
-                var key: String?
-                if let action = try? Build_Bazel_Remote_Execution_V2_Action(serializedBytes: built.action.data),
-                   let command = try? Digest(action.commandDigest) {
-                    key = AccessProfile.actionKey(command: command, platform: action.platform)
-                }
+                let key = AccessProfile.actionKey(command: built.command.digest, platform: ActionBuilder.platformMessage)
                 return ShellTree(root: try stored(inputRoot), environment: definition.environment, workingDirectory: definition.buildRoot,
                                  actionProfileKey: key)
             }

@@ -51,6 +51,7 @@ public struct AccessProfile: Sendable, Equatable {
     }
 
     public var paths: [String] { entries.map(\.path) }
+    public var isEmpty: Bool { entries.isEmpty }
 
     /// The profile key of an action shape: its Command and platform, not its input root (the
     /// next action of the shape reads the same paths of other contents). Workers record under
@@ -59,7 +60,6 @@ public struct AccessProfile: Sendable, Equatable {
         let properties = platform.properties.map { "\($0.name)=\($0.value)" }.sorted().joined(separator: "\n")
         return "action:\(command)" + (properties.isEmpty ? "" : "/" + Digest(data: Data(properties.utf8)).hash.prefix(16))
     }
-    public var isEmpty: Bool { entries.isEmpty }
 
     /// This profile after a session that read `session` (relative paths in first-read order):
     /// those first, read once more; then the paths it did not read, one session idler, dropped

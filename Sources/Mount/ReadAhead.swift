@@ -152,6 +152,9 @@ final class ReadAhead: Sendable {
         withoutActuallyEscaping(isLocal) { isLocal in pick(besides: digest, escapingIsLocal: isLocal, choose) }
     }
 
+    /// ``pick(besides:isLocal:_:)``'s body: `take` captures `isLocal` and is handed to `choose`,
+    /// which Swift allows only for an escaping closure; callers keep a non-escaping one (no heap
+    /// context per local read on the FUSE path), made escaping for this call only.
     private func pick(besides digest: Digest, escapingIsLocal isLocal: @escaping (Digest) -> Bool,
                       _ choose: (_ take: (Digest, Guess, Position?) -> Bool) -> Void) -> [Digest] {
         var picked: [Digest: Guess] = [:]

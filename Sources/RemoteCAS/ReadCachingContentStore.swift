@@ -42,11 +42,12 @@ public struct ReadCachingContentStore: ContentStore {
     }
 
     public func get(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
-        await get(digests, streamingFrom: Self.streamingThreshold, receive: receive)
+        await get(digests, streamingFrom: Self.streamingThreshold, packing: true, receive: receive)
     }
 
-    /// ``get(_:receive:)``, streaming the blobs of at least `threshold` bytes.
-    private func get(_ digests: [Digest], streamingFrom threshold: Int64,
+    /// ``get(_:receive:)``, streaming the blobs of at least `threshold` bytes; with `packing`
+    /// (blobs fetched to be read in place), the small ones go into a pack of the local CAS.
+    private func get(_ digests: [Digest], streamingFrom threshold: Int64, packing: Bool,
                      receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         var seen = Set<Digest>()
         var fetch: [(Digest, PendingBlob)] = [], waits: [(Digest, PendingBlob)] = []
@@ -77,7 +78,6 @@ public struct ReadCachingContentStore: ContentStore {
         }
         // The transfer runs on its own (it is everyone's, not just this caller's), while this
         // caller also waits for what others are bringing in.
-        let packing = threshold == Self.streamingThreshold
         let transfer = fetch.isEmpty ? nil : Task { await self.transfer(fetch, packing: packing, receive: receive) }
         for (digest, pending) in waits {
             do {
@@ -91,8 +91,8 @@ public struct ReadCachingContentStore: ContentStore {
     }
 
     /// Fetches `digests` (each registered as a batch transfer by this store, with its pending
-    /// blob) from `slow`, stores each as it arrives, and finishes its transfer. With `packing`
-    /// (blobs fetched to be read in place), the small ones go into a pack of the local CAS.
+    /// blob) from `slow`, stores each as it arrives (packed if `packing`), and finishes its
+    /// transfer.
     private func transfer(_ digests: [(Digest, PendingBlob)], packing: Bool,
                           receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         let (fast, inFlight) = (self.fast, self.inFlight)
@@ -140,7 +140,7 @@ public struct ReadCachingContentStore: ContentStore {
         async let small: Result<Void, CASError> = {
             do throws(CASError) {
                 try await Self.fetchTogether(missing.filter { $0.sizeBytes < Self.bulkStreamingThreshold }) { digests, receive in
-                    await get(digests, streamingFrom: Self.bulkStreamingThreshold, receive: receive)
+                    await get(digests, streamingFrom: Self.bulkStreamingThreshold, packing: false, receive: receive)
                 }
                 return .success(())
             } catch {
