@@ -26,9 +26,13 @@ public final class BlobStream: IncomingBlob {
     public let digest: Digest
     let blob: PartialBlob
     let chunkSize: Int64
-    /// The first chunk is small: servers send a range in messages of up to a few MiB, and the
-    /// first message of a small range comes back much sooner.
-    let firstChunk: Int64
+    /// Where the blob's head chunks end: small ones, growing, before the `chunkSize` ones.
+    /// Servers send a range in messages of up to a few MiB (2 MiB from buildbox-casd, each read
+    /// from its disk before it is sent), so the first message of a small range comes back much
+    /// sooner. The first chunk (64 KiB) covers the kernel's first read of a file (its initial
+    /// read-ahead is 16 KiB); the next (to 256 KiB) a larger first read (`cat`'s 128 KiB), which
+    /// asks for it at once (``chunks(_:_:)``); the third runs to 1 MiB.
+    let lead: [Int64]
     let parallelChunks: Int
     private let source: any ContentStore
     private let state: Mutex<State>
@@ -59,13 +63,15 @@ public final class BlobStream: IncomingBlob {
     private let onFinish: @Sendable (BlobStream, Result<Void, CASError>) -> Void
 
     init(digest: Digest, source: any ContentStore, store: LocalContentStore,
-         chunkSize: Int64 = 8 << 20, firstChunk: Int64 = 256 << 10, parallelChunks: Int = 4,
+         chunkSize: Int64 = 8 << 20, lead: [Int64] = [64 << 10, 256 << 10, 1 << 20], parallelChunks: Int = 4,
          onFinish: @escaping @Sendable (BlobStream, Result<Void, CASError>) -> Void = { _, _ in }) throws(CASError) {
         self.digest = digest
         self.source = source
         self.onFinish = onFinish
         self.chunkSize = chunkSize
-        self.firstChunk = min(firstChunk, chunkSize)
+        precondition(!lead.isEmpty && lead.first! > 0 && zip(lead, lead.dropFirst()).allSatisfy { $0 < $1 },
+                     "the head chunks end at rising offsets")
+        self.lead = lead
         self.parallelChunks = max(1, parallelChunks)
         blob = try PartialBlob(store: store, digest: digest)
         precondition(digest.sizeBytes > 0, "the empty blob is never fetched")
@@ -74,8 +80,9 @@ public final class BlobStream: IncomingBlob {
         guard digest.sizeBytes <= Self.largestBlob else {
             throw CASError(.invalidArgument, "blob \(digest) claims \(digest.sizeBytes) bytes, more than the \(Self.largestBlob) this client reads")
         }
-        let rest = max(0, digest.sizeBytes - self.firstChunk)
-        let chunks = 1 + Int((rest + chunkSize - 1) / chunkSize)
+        let size = digest.sizeBytes, leadEnd = lead.last!
+        let chunks = size <= leadEnd ? lead.firstIndex { size <= $0 }! + 1
+            : lead.count + Int((size - leadEnd + chunkSize - 1) / chunkSize)
         state = Mutex(State(received: Array(repeating: 0, count: chunks),
                             started: Array(repeating: false, count: chunks)))
     }
@@ -129,7 +136,7 @@ public final class BlobStream: IncomingBlob {
         let start = max(0, min(offset, digest.sizeBytes))
         let end = max(start, min(offset + count, digest.sizeBytes))
         if end == digest.sizeBytes {
-            startChunks(demanded: chunkIndex(end - 1))
+            startChunks(demanded: chunks(start, end))
             try await complete()
             return
         }
@@ -141,20 +148,29 @@ public final class BlobStream: IncomingBlob {
                     s.waiters.append(Waiter(start: start, end: end, continuation: c))
                     return nil
                 }
-                if let ready { c.resume(with: ready) } else { startChunks(demanded: chunkIndex(start)) }
+                if let ready { c.resume(with: ready) } else { startChunks(demanded: chunks(start, end)) }
             }
         } catch {
             throw CASError.wrapping(error, "streaming blob \(digest)", default: .remote)
         }
     }
 
+    /// Chunk `index`'s bytes: the ``lead`` chunks, then `chunkSize` each (the last one cut at
+    /// the blob's end).
     private func chunkRange(_ index: Int) -> (start: Int64, length: Int64) {
-        let start = index == 0 ? 0 : firstChunk + Int64(index - 1) * chunkSize
-        return (start, min(index == 0 ? firstChunk : chunkSize, digest.sizeBytes - start))
+        let (start, end): (Int64, Int64)
+        if index < lead.count {
+            (start, end) = (index == 0 ? 0 : lead[index - 1], lead[index])
+        } else {
+            start = lead.last! + Int64(index - lead.count) * chunkSize
+            end = start + chunkSize
+        }
+        return (start, min(end, digest.sizeBytes) - start)
     }
 
     private func chunkIndex(_ offset: Int64) -> Int {
-        offset < firstChunk ? 0 : 1 + Int((offset - firstChunk) / chunkSize)
+        if let index = lead.firstIndex(where: { offset < $0 }) { return index }
+        return lead.count + Int((offset - lead.last!) / chunkSize)
     }
 
     private func covered(_ start: Int64, _ end: Int64, _ received: [Int64]) -> Bool {
@@ -166,16 +182,24 @@ public final class BlobStream: IncomingBlob {
         return true
     }
 
-    /// Starts chunks: the demanded one whatever the limit, then the next ones in order while
+    /// The chunks a reader of bytes `start ..< end` waits for (at most ``parallelChunks``): a
+    /// read that runs past the small first chunk must not wait for that chunk to end before
+    /// the next one is asked for.
+    private func chunks(_ start: Int64, _ end: Int64) -> ClosedRange<Int> {
+        let first = chunkIndex(start)
+        return first...max(first, min(chunkIndex(max(start, end - 1)), first + parallelChunks - 1))
+    }
+
+    /// Starts chunks: the demanded ones whatever the limit, then the next ones in order while
     /// fewer than `parallelChunks` are running. Until the first bytes have come, one chunk runs
     /// alone: the first reader waits for them, and megabytes of later chunks arriving at the
     /// same time would share the connection, the server's disk and our threads with them.
-    private func startChunks(demanded: Int?) {
+    private func startChunks(demanded: ClosedRange<Int>?) {
         let toStart = state.withLock { s -> [Int] in
             guard s.outcome == nil else { return [] }
             var picked: [Int] = []
-            if let demanded, demanded < s.started.count, !s.started[demanded] {
-                picked.append(demanded)
+            if let demanded {
+                for index in demanded where index < s.started.count && !s.started[index] { picked.append(index) }
             }
             let limit = s.received.contains { $0 > 0 } ? parallelChunks : 1
             var next = 0

@@ -69,8 +69,28 @@ import Testing
         #expect(try await Blob.arriving(incoming).read(0..<4096) == data.prefix(4096))
         try await incoming.complete()
         #expect(try local.read(digest) == data)
-        let reads = f.faulty.calls.filter { $0.operation == .read }
-        #expect(reads.count == 4, "a 256 KiB range, then 8 MiB ranges: \(reads.map(\.range))")
+        let reads = f.faulty.calls.filter { $0.operation == .read }.compactMap(\.range).sorted { $0.lowerBound < $1.lowerBound }
+        let (kib, mib): (Int64, Int64) = (1 << 10, 1 << 20)
+        #expect(reads == [0..<64 * kib, 64 * kib..<256 * kib, 256 * kib..<mib, mib..<9 * mib, 9 * mib..<17 * mib, 17 * mib..<20 * mib],
+                "growing head ranges, then 8 MiB ones: \(reads)")
+    }
+
+    /// A first read larger than the first range (`cat`'s 128 KiB) asks for the next range at
+    /// once rather than after the first has ended.
+    @Test func aFirstReadPastTheFirstRangeAsksForTheNextAtOnce() async throws {
+        let f = try StoreFixture()
+        let (digest, data) = try f.blobs(1, size: 12 << 20)[0]
+        f.faulty.setFaults { $0.delay = .milliseconds(50) }
+        let local = try f.local()
+        let cache = ReadCachingContentStore(fast: local, slow: f.faulty)
+        guard case .arriving(let incoming) = try await cache.get(digest) else {
+            Issue.record("a cold large blob should arrive as a stream"); return
+        }
+        try await incoming.wait(offset: 0, count: 128 << 10)
+        #expect(try await Blob.arriving(incoming).read(0..<(128 << 10)) == data.prefix(128 << 10))
+        #expect(f.faulty.readsBeforeData == 2, "\(f.faulty.calls.map(\.range))")
+        try await incoming.complete()
+        #expect(try local.read(digest) == data)
     }
 
     /// The first range of a cold large blob travels alone until its first bytes are in (the
