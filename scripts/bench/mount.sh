@@ -6,6 +6,8 @@
 #     default 10,000 files of 1-64 KiB + 10/25/50 MiB + a 10 MiB probe; RTT_MS > 0 puts a
 #     delaying proxy in front of casd so loopback has that round-trip time; `small` makes the
 #     files 100 B-4 KiB (e.g. `mount.sh 50000 0 small`).
+# The first byte is the median over three cold files of 10-50 MiB (open + a 1-byte read, timed
+# in one Python process), printed with its difference to the native disk's.
 # Also prints each daemon's CPU time per MiB of the serial cold read (user + system, from
 # /proc/PID/stat) and its peak RSS. Everything (the native tree, casd's storage, every cache) is
 # on one fresh ext4 filesystem (``fresh_fs``), so each run starts from the same disk state.
@@ -63,7 +65,20 @@ daemon_cpu() { if [ -n "$MPID" ]; then cpu_seconds "$MPID"; else echo 0; fi; }
 read_all_serial() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
 read_all_parallel() { find "$1" -type f -print0 | xargs -0 -P 8 -n 64 cat > /dev/null; }
 stat_all() { find "$1" -type f -print0 | xargs -0 stat -c %s > /dev/null; }
-first_byte() { head -c 1 "$1" > /dev/null; }
+# first_byte FILE...: the median time (s) to open each cold file and read its first byte, timed
+# inside one Python process (no process start in the figure); each file is then read to its end,
+# so the next one's first byte does not share the remote with the last one's stream.
+first_byte() {
+  python3 - "$@" <<'PY'
+import os, statistics, sys, time
+times = []
+for path in sys.argv[1:]:
+    t0 = time.perf_counter(); fd = os.open(path, os.O_RDONLY); os.read(fd, 1); times.append(time.perf_counter() - t0)
+    while os.read(fd, 1 << 20): pass
+    os.close(fd)
+print(f"{statistics.median(times):.6f}")
+PY
+}
 
 declare -A R
 for tool in native lazycas buildbox-fuse; do
@@ -85,8 +100,8 @@ for tool in native lazycas buildbox-fuse; do
   R[$tool,read_parallel]=$(timed read_all_parallel "$MNT")
   unmount_tool; drop_caches
   mount_tool $tool d
-  R[$tool,first_byte]=$(timed first_byte "$MNT/probe")
   R[$tool,probe_whole]=$(timed cat "$MNT/probe")
+  R[$tool,first_byte]=$(first_byte "$MNT"/large/*)
   find "$MNT" -type f -print0 | xargs -0 cat > /dev/null
   unmount_tool
   R[$tool,rss]=$(calc "${RSS_KB:-0} / 1024")
@@ -96,10 +111,12 @@ echo
 echo "$N files, $MIB MiB, buildbox-casd on loopback (added RTT ${RTT_MS} ms), $(nproc) cores, a fresh ext4 (native: page cache dropped if permitted)"
 printf "| %-30s | %9s | %9s | %9s | %8s | %8s |\n" "measure" "native" "lazycas" "bb-fuse" "lazy/nat" "bb/nat"
 printf "|%s|\n" "--------------------------------|-----------|-----------|-----------|----------|---------"
-for m in listable find_cold find_warm stat read_serial read_parallel reread first_byte probe_whole; do
+for m in listable find_cold find_warm stat read_serial read_parallel reread probe_whole; do
   n=${R[native,$m]}; l=${R[lazycas,$m]}; b=${R[buildbox-fuse,$m]}
   printf "| %-30s | %8.3fs | %8.3fs | %8.3fs | %7.1f× | %7.1f× |\n" "$m" "$n" "$l" "$b" "$(calc "$l / ($n + 0.0005)")" "$(calc "$b / ($n + 0.0005)")"
 done
+fb() { calc "${R[$1,first_byte]} * 1000"; }
+printf "| %-30s | %7.1fms | %7.1fms | %7.1fms | %+5.1fms | %+5.1fms |\n" "first byte, cold (median of 3)" "$(fb native)" "$(fb lazycas)" "$(fb buildbox-fuse)" "$(calc "$(fb lazycas) - $(fb native)")" "$(calc "$(fb buildbox-fuse) - $(fb native)")"
 printf "| %-30s | %9s | %8.1fms | %8.1fms |          |          |\n" "daemon CPU per MiB, serial" "-" "${R[lazycas,cpu_per_mib]}" "${R[buildbox-fuse,cpu_per_mib]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, everything listed" "-" "${R[lazycas,rss_listed]}" "${R[buildbox-fuse,rss_listed]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS after reading all" "-" "${R[lazycas,rss]}" "${R[buildbox-fuse,rss]}"
