@@ -99,6 +99,8 @@ let targets: [Target] = [
         ],
         swiftSettings: swiftSettings
     ),
+    // Fetches a source's http(s) URL for the driver, in a process of its own (SourceFetcher).
+    .executableTarget(name: "lazycas-download", swiftSettings: swiftSettings),
     // Helpers shared by the test suites: real servers (buildbox-casd), temp dirs, trees.
     .target(
         name: "TestSupport",
@@ -145,7 +147,10 @@ let targets: [Target] = [
 let package = Package(
     name: "lazycas",
     platforms: [.macOS(.v15)],
-    products: [.executable(name: "lazycas", targets: ["lazycas"])],
+    products: [
+        .executable(name: "lazycas", targets: ["lazycas"]),
+        .executable(name: "lazycas-download", targets: ["lazycas-download"]),
+    ],
     dependencies: dependencies,
     targets: targets
 )

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Glibc
 import LocalCAS
 
@@ -123,7 +120,8 @@ public struct SourceFetcher: Sendable {
         throw ProjectError("\(place): cannot download it: \(failures.joined(separator: "; "))")
     }
 
-    /// One download (`file://`, `http://`, `https://`) to `target`.
+    /// One download (`file://`, `http://`, `https://`) to `target`: a file is copied; a URL is
+    /// fetched by the ``downloadHelper`` process.
     static func download(_ url: String, to target: String) async throws {
         try? FileManager.default.removeItem(atPath: target)
         guard let parsed = URL(string: url), let scheme = parsed.scheme else { throw ProjectError("not a URL") }
@@ -131,14 +129,24 @@ public struct SourceFetcher: Sendable {
         case "file":
             try FileManager.default.copyItem(atPath: parsed.path, toPath: target)
         case "http", "https":
-            let (file, response) = try await URLSession.shared.download(from: parsed)
-            defer { try? FileManager.default.removeItem(at: file) }
-            if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-                throw ProjectError("HTTP \(http.statusCode)")
+            let helper = downloadHelper
+            let result = try await BlockingWork.run { HostTool.run([helper, url, target]) }
+            switch result.status {
+            case 0: return
+            case 127: throw ProjectError("cannot run \(helper) (install it beside lazycas): \(result.output)")
+            default: throw ProjectError(result.output.isEmpty ? "\(helper) failed with status \(result.status)" : result.output)
             }
-            try FileManager.default.moveItem(at: file, to: URL(fileURLWithPath: target))
         default:
             throw ProjectError("URL scheme '\(scheme)' is not supported (file, http, https)")
         }
+    }
+
+    /// `lazycas-download` beside the running executable (where `swift build` puts it and where it
+    /// is installed with lazycas), else the one on PATH. A process of its own keeps Foundation's
+    /// networking (libcurl and its TLS stack) out of every lazycas process.
+    static var downloadHelper: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let beside = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("lazycas-download").path
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : "lazycas-download"
     }
 }

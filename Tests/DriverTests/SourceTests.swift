@@ -1,5 +1,6 @@
 import Driver
 import Foundation
+import Glibc
 import LocalCAS
 import TestSupport
 import Testing
@@ -15,7 +16,8 @@ import Testing
         let tarRef: String
         let scriptRef: String
 
-        init(refStorage: String = "inline", mirror: Bool = false) throws {
+        /// - Parameter aliasURL: where `upstream` points (default: the directory, `file://`).
+        init(refStorage: String = "inline", mirror: Bool = false, aliasURL: String? = nil) throws {
             h = try DriverHarness(empty: ())
             upstream = h.dir.sub("upstream")
             let package = upstream + "/pkg-1.0"
@@ -27,7 +29,7 @@ import Testing
             try Data("#!/bin/sh\necho script\n".utf8).write(to: URL(fileURLWithPath: upstream + "/tool.sh"))
             tarRef = Digest(data: try Data(contentsOf: URL(fileURLWithPath: upstream + "/pkg-1.0.tar.gz"))).hash
             scriptRef = Digest(data: try Data(contentsOf: URL(fileURLWithPath: upstream + "/tool.sh"))).hash
-            let alias = mirror ? "file:///nonexistent/" : "file://\(upstream)/"
+            let alias = aliasURL ?? (mirror ? "file:///nonexistent/" : "file://\(upstream)/")
             let mirrors = mirror ? "mirrors:\n- name: local\n  aliases:\n    upstream: [\"file://\(upstream)/\"]\n" : ""
             h.write("project.conf", """
                 name: src
@@ -110,6 +112,41 @@ import Testing
         // Nothing was cached for them, and resolving says what to run.
         let unfetched = await failure { _ = try ArtifactResolver(project: try f.project, store: f.h.store).artifact(of: "wrong.bst") }
         #expect(unfetched.contains("is not fetched: run 'lazycas source fetch wrong.bst'"), "\(unfetched)")
+    }
+
+    /// `http://` URLs are fetched by the `lazycas-download` helper process, here from Python's
+    /// HTTP server: the tarball and the file arrive and are verified; a file the server lacks is
+    /// an error naming the URL and the HTTP status, and nothing is cached for it.
+    @Test func sourcesOverHTTPAreFetchedByTheDownloadHelper() async throws {
+        let port = freeLoopbackPort()
+        let f = try Fixture(aliasURL: "http://127.0.0.1:\(port)/")
+        let server = try await SpawnedProcess.start(
+            ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", f.upstream, "\(port)"],
+            output: f.h.dir.path + "/http.log")
+        defer {
+            server.signal(SIGTERM)
+            _ = server.waitUntilExit()
+        }
+        try await waitForListener(port: port, stillStarting: { server.isRunning })
+        f.h.write("elements/pkg.bst", """
+            kind: import
+            sources:
+            - kind: tar
+              url: upstream:pkg-1.0.tar.gz
+              ref: \(f.tarRef)
+            - kind: remote
+              url: upstream:tool.sh
+              ref: \(f.scriptRef)
+              directory: bin
+            """)
+        let out = try await f.fetchAndCheckout("pkg.bst")
+        #expect(try String(contentsOfFile: out + "/src/greeting.txt", encoding: .utf8) == "hello from the tarball\n")
+        #expect(try String(contentsOfFile: out + "/bin/tool.sh", encoding: .utf8) == "#!/bin/sh\necho script\n")
+        f.h.write("elements/gone.bst", "kind: import\nsources:\n- kind: tar\n  url: upstream:nothere.tar.gz\n  ref: \(String(repeating: "b", count: 64))\n")
+        let gone = await failure { try await SourceFetcher(cache: try SourceCache(store: f.h.store)).fetch(try f.element("gone.bst")) }
+        #expect(gone.contains("cannot download it: http://127.0.0.1:\(port)/nothere.tar.gz: HTTP 404"), "\(gone)")
+        let unfetched = await failure { _ = try ArtifactResolver(project: try f.project, store: f.h.store).artifact(of: "gone.bst") }
+        #expect(unfetched.contains("is not fetched"), "\(unfetched)")
     }
 
     @Test func aPatchAppliesToTheSourcesBeforeIt() async throws {
