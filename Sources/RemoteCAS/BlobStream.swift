@@ -55,6 +55,12 @@ public final class BlobStream: IncomingBlob {
         var completion: [CheckedContinuation<Void, any Error>] = []
     }
 
+    /// The head ranges of a stream someone reads while it arrives (``lead``).
+    public static let readerLead: [Int64] = [64 << 10, 256 << 10, 1 << 20]
+    /// The head range of a stream only stored (no reader waits for its first bytes): one
+    /// range of the usual size, so it costs no extra round trips.
+    public static let bulkLead: [Int64] = [8 << 20]
+
     /// The largest blob streamed: 1 TiB.
     static let largestBlob: Int64 = 1 << 40
 
@@ -63,7 +69,7 @@ public final class BlobStream: IncomingBlob {
     private let onFinish: @Sendable (BlobStream, Result<Void, CASError>) -> Void
 
     init(digest: Digest, source: any ContentStore, store: LocalContentStore,
-         chunkSize: Int64 = 8 << 20, lead: [Int64] = [64 << 10, 256 << 10, 1 << 20], parallelChunks: Int = 4,
+         chunkSize: Int64 = 8 << 20, lead: [Int64] = BlobStream.readerLead, parallelChunks: Int = 4,
          onFinish: @escaping @Sendable (BlobStream, Result<Void, CASError>) -> Void = { _, _ in }) throws(CASError) {
         self.digest = digest
         self.source = source

@@ -42,12 +42,13 @@ public struct ReadCachingContentStore: ContentStore {
     }
 
     public func get(_ digests: [Digest], receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
-        await get(digests, streamingFrom: Self.streamingThreshold, packing: true, receive: receive)
+        await get(digests, streamingFrom: Self.streamingThreshold, forReading: true, receive: receive)
     }
 
-    /// ``get(_:receive:)``, streaming the blobs of at least `threshold` bytes; with `packing`
-    /// (blobs fetched to be read in place), the small ones go into a pack of the local CAS.
-    private func get(_ digests: [Digest], streamingFrom threshold: Int64, packing: Bool,
+    /// ``get(_:receive:)``, streaming the blobs of at least `threshold` bytes. `forReading`:
+    /// blobs fetched for a reader, so the small ones go into a pack of the local CAS (read in
+    /// place) and a stream starts with small head ranges (``BlobStream/readerLead``).
+    private func get(_ digests: [Digest], streamingFrom threshold: Int64, forReading: Bool,
                      receive: @escaping @Sendable (Digest, Result<Blob, CASError>) async -> Void) async {
         var seen = Set<Digest>()
         var fetch: [(Digest, PendingBlob)] = [], waits: [(Digest, PendingBlob)] = []
@@ -60,7 +61,7 @@ public struct ReadCachingContentStore: ContentStore {
             do {
                 joined = try inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
                     guard digest.sizeBytes >= threshold else { return .batch(PendingBlob()) }
-                    return .stream(try makeStream(digest))
+                    return .stream(try makeStream(digest, lead: forReading ? BlobStream.readerLead : BlobStream.bulkLead))
                 }
             } catch {
                 await receive(digest, .failure(error))
@@ -78,7 +79,7 @@ public struct ReadCachingContentStore: ContentStore {
         }
         // The transfer runs on its own (it is everyone's, not just this caller's), while this
         // caller also waits for what others are bringing in.
-        let transfer = fetch.isEmpty ? nil : Task { await self.transfer(fetch, packing: packing, receive: receive) }
+        let transfer = fetch.isEmpty ? nil : Task { await self.transfer(fetch, packing: forReading, receive: receive) }
         for (digest, pending) in waits {
             do {
                 try await pending.wait()
@@ -140,7 +141,7 @@ public struct ReadCachingContentStore: ContentStore {
         async let small: Result<Void, CASError> = {
             do throws(CASError) {
                 try await Self.fetchTogether(missing.filter { $0.sizeBytes < Self.bulkStreamingThreshold }) { digests, receive in
-                    await get(digests, streamingFrom: Self.bulkStreamingThreshold, packing: false, receive: receive)
+                    await get(digests, streamingFrom: Self.bulkStreamingThreshold, forReading: false, receive: receive)
                 }
                 return .success(())
             } catch {
@@ -150,7 +151,9 @@ public struct ReadCachingContentStore: ContentStore {
         var failure: CASError?
         do {
             try await forEachConcurrently(large, limit: concurrentStreams) { digest in
-                try await self.fetchTogether([digest])
+                try await Self.fetchTogether([digest]) { digests, receive in
+                    await get(digests, streamingFrom: Self.streamingThreshold, forReading: false, receive: receive)
+                }
             }
         } catch {
             failure = CASError.wrapping(error, "fetching blobs", default: .remote)
@@ -186,14 +189,14 @@ public struct ReadCachingContentStore: ContentStore {
     public func prefetch(_ digest: Digest) {
         guard digest.sizeBytes >= Self.streamingThreshold, !fast.contains(digest) else { return }
         let joined = try? inFlight.join(digest, stillMissing: { !fast.contains(digest) }) { () throws(CASError) in
-            .stream(try makeStream(digest))
+            .stream(try makeStream(digest, lead: BlobStream.readerLead))
         }
         if case (.stream(let stream), true)? = joined { stream.start() }
     }
 
     /// A stream of `digest` that takes itself off the table when it ends.
-    private func makeStream(_ digest: Digest) throws(CASError) -> BlobStream {
-        try BlobStream(digest: digest, source: slow, store: fast, parallelChunks: parallelChunks) {
+    private func makeStream(_ digest: Digest, lead: [Int64]) throws(CASError) -> BlobStream {
+        try BlobStream(digest: digest, source: slow, store: fast, lead: lead, parallelChunks: parallelChunks) {
             [inFlight] stream, outcome in inFlight.finish(digest, .stream(stream), outcome)
         }
     }

@@ -75,6 +75,19 @@ import Testing
                 "growing head ranges, then 8 MiB ones: \(reads)")
     }
 
+    /// A blob fetched only to be stored (`fetchAll`: checkouts, builds) has no reader waiting
+    /// for its first bytes: no small head ranges, no extra round trips.
+    @Test func aBlobFetchedToBeStoredTravelsInWholeRanges() async throws {
+        let f = try StoreFixture()
+        let (digest, data) = try f.blobs(1, size: 20 << 20)[0]
+        let local = try f.local()
+        try await ReadCachingContentStore(fast: local, slow: f.faulty).fetchAll([digest])
+        #expect(try local.read(digest) == data)
+        let reads = f.faulty.calls.filter { $0.operation == .read }.compactMap(\.range).sorted { $0.lowerBound < $1.lowerBound }
+        let mib: Int64 = 1 << 20
+        #expect(reads == [0..<8 * mib, 8 * mib..<16 * mib, 16 * mib..<20 * mib], "\(reads)")
+    }
+
     /// A first read larger than the first range (`cat`'s 128 KiB) asks for the next range at
     /// once rather than after the first has ended.
     @Test func aFirstReadPastTheFirstRangeAsksForTheNextAtOnce() async throws {
