@@ -49,6 +49,22 @@ import Testing
 
         var project: Project { get throws { try Project(root: h.projectRoot) } }
 
+        /// `elements/pkg.bst`: the tarball, and `tool.sh` as an executable `bin/tool.sh`.
+        func writePackage() {
+            h.write("elements/pkg.bst", """
+                kind: import
+                sources:
+                - kind: tar
+                  url: upstream:pkg-1.0.tar.gz
+                  ref: \(tarRef)
+                - kind: remote
+                  url: upstream:tool.sh
+                  ref: \(scriptRef)
+                  executable: true
+                  directory: bin
+                """)
+        }
+
         func element(_ name: String) throws -> ElementDefinition {
             try ElementGraph(project: try project, targets: [name]).elements[name]!
         }
@@ -74,18 +90,7 @@ import Testing
 
     @Test func aTarballAndARemoteFileAreFetchedOnceVerifiedAndStaged() async throws {
         let f = try Fixture(mirror: true)
-        f.h.write("elements/pkg.bst", """
-            kind: import
-            sources:
-            - kind: tar
-              url: upstream:pkg-1.0.tar.gz
-              ref: \(f.tarRef)
-            - kind: remote
-              url: upstream:tool.sh
-              ref: \(f.scriptRef)
-              executable: true
-              directory: bin
-            """)
+        f.writePackage()
         let out = try await f.fetchAndCheckout("pkg.bst")
         #expect(try String(contentsOfFile: out + "/src/greeting.txt", encoding: .utf8) == "hello from the tarball\n", "base-dir '*' strips pkg-1.0/")
         #expect(FileManager.default.isExecutableFile(atPath: out + "/run.sh"))
@@ -128,17 +133,7 @@ import Testing
             _ = server.waitUntilExit()
         }
         try await waitForListener(port: port, stillStarting: { server.isRunning })
-        f.h.write("elements/pkg.bst", """
-            kind: import
-            sources:
-            - kind: tar
-              url: upstream:pkg-1.0.tar.gz
-              ref: \(f.tarRef)
-            - kind: remote
-              url: upstream:tool.sh
-              ref: \(f.scriptRef)
-              directory: bin
-            """)
+        f.writePackage()
         let out = try await f.fetchAndCheckout("pkg.bst")
         #expect(try String(contentsOfFile: out + "/src/greeting.txt", encoding: .utf8) == "hello from the tarball\n")
         #expect(try String(contentsOfFile: out + "/bin/tool.sh", encoding: .utf8) == "#!/bin/sh\necho script\n")
