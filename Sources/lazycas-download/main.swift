@@ -7,7 +7,7 @@ import FoundationNetworking
 // with Foundation's `URLSession` (proxies from `http_proxy`/`https_proxy`, as libcurl reads them).
 //
 // A process of its own, started by the build driver for `remote` and `tar` sources: so libcurl
-// and its TLS, Kerberos and LDAP libraries (about 35 shared libraries, 5 MB of resident
+// and its TLS, Kerberos and LDAP libraries (about 30 shared libraries, 5 MB of resident
 // mappings) are loaded only while a source downloads, never into a mount daemon, a worker or a
 // server. Exit status: 0 when TARGET holds the body of a 2xx answer; 1 with the reason on
 // stderr (nothing is left at TARGET); 2 for wrong arguments.
