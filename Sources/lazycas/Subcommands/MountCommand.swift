@@ -183,11 +183,7 @@ enum MountContent {
         -> (content: any ContentStore, fetched: @Sendable () -> (blobs: Int, bytes: Int64)) {
         guard let remote else { return (store, { (0, 0) }) }
         let metrics = Metrics()
-        // Two ranged reads per large file, not four: each holds up to a 2 MiB message (4 MiB of
-        // gRPC buffer) while it arrives, and readers of several large files add up; an 8-parallel
-        // cold read of the 10,000-file tree peaks at 30 MB of heap instead of 35, no slower.
-        let content = ReadCachingContentStore(fast: store, slow: MetricsContentStore(base: remote.remoteContent, metrics: metrics),
-                                              parallelChunks: 2)
+        let content = ReadCachingContentStore(fast: store, slow: MetricsContentStore(base: remote.remoteContent, metrics: metrics))
         return (content, {
             let s = metrics.snapshot
             return (s.blobsReceived, s.bytesReceived)
