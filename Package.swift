@@ -8,7 +8,7 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
-    .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
     .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
 ]
 
