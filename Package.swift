@@ -17,6 +17,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// The modules the mount daemon links: they may use only FoundationEssentials, and with member
+/// import visibility a Foundation extension another module pulls in (SwiftProtobuf imports
+/// Foundation) cannot creep in unnoticed.
+let daemonSwiftSettings = swiftSettings + [.enableUpcomingFeature("MemberImportVisibility")]
+
 let grpc: [Target.Dependency] = [
     .product(name: "GRPCCore", package: "grpc-swift-2"),
     .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -34,7 +39,7 @@ let targets: [Target] = [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ],
-        swiftSettings: swiftSettings
+        swiftSettings: daemonSwiftSettings
     ),
     .target(
         name: "RemoteCAS",
@@ -43,7 +48,7 @@ let targets: [Target] = [
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
         ] + grpc,
-        swiftSettings: swiftSettings
+        swiftSettings: daemonSwiftSettings
     ),
     .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
     .target(
@@ -52,7 +57,17 @@ let targets: [Target] = [
             "CFuse", "LocalCAS",
             .product(name: "Logging", package: "swift-log"),
         ],
-        swiftSettings: swiftSettings
+        swiftSettings: daemonSwiftSettings
+    ),
+    // Serving one mount (the mount daemon's body): LocalCAS, RemoteCAS and Mount only, so the
+    // process that serves a mount for hours maps no more than it needs.
+    .target(
+        name: "MountDaemon",
+        dependencies: [
+            "LocalCAS", "RemoteCAS", "Mount",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: daemonSwiftSettings
     ),
     .target(
         name: "Sandbox",
@@ -92,12 +107,19 @@ let targets: [Target] = [
     .executableTarget(
         name: "lazycas",
         dependencies: [
-            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "Server", "Driver", "Sandbox", "Worker",
+            "LocalCAS", "RemoteCAS", "REAPI", "Mount", "MountDaemon", "Server", "Driver", "Sandbox", "Worker",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ],
         swiftSettings: swiftSettings
+    ),
+    // The mount daemon `lazycas mount` starts (MountDaemon).
+    .executableTarget(
+        name: "lazycas-mount",
+        dependencies: ["LocalCAS", "MountDaemon", .product(name: "Logging", package: "swift-log")],
+        swiftSettings: daemonSwiftSettings,
+        linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
     ),
     // Fetches a source's http(s) URL for the driver, in a process of its own (SourceFetcher).
     .executableTarget(name: "lazycas-download", swiftSettings: swiftSettings),
@@ -149,6 +171,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lazycas", targets: ["lazycas"]),
+        .executable(name: "lazycas-mount", targets: ["lazycas-mount"]),
         .executable(name: "lazycas-download", targets: ["lazycas-download"]),
     ],
     dependencies: dependencies,

@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh
 echo "== building lazycas"
-for product in lazycas lazycas-download; do swift build --product "$product" 2>&1 | tail -1; done
+for product in lazycas lazycas-mount lazycas-download; do swift build --product "$product" 2>&1 | tail -1; done
 LAZYCAS="$(swift build --show-bin-path)/lazycas"
 
 WORK="$(mktemp -d /tmp/lazycas-demo.XXXXXX)"

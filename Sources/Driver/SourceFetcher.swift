@@ -141,12 +141,7 @@ public struct SourceFetcher: Sendable {
         }
     }
 
-    /// `lazycas-download` beside the running executable (where `swift build` puts it and where it
-    /// is installed with lazycas), else the one on PATH. A process of its own keeps Foundation's
+    /// `lazycas-download` (``CompanionExecutable``). A process of its own keeps Foundation's
     /// networking (libcurl and its TLS stack) out of every lazycas process.
-    static var downloadHelper: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        let beside = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("lazycas-download").path
-        return FileManager.default.isExecutableFile(atPath: beside) ? beside : "lazycas-download"
-    }
+    static var downloadHelper: String { CompanionExecutable.find("lazycas-download") ?? "lazycas-download" }
 }

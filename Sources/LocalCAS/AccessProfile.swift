@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import REAPI
 
 /// The files one kind of lazy session read (a mount or shell of one element or ref, the actions

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Small files replaced whole: the new content goes to a private temp file beside the target and

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A blob's bytes, in the form the store that hands them on holds them. Small blobs from a
 /// server come as bytes; a blob of the local CAS as an open file (a FUSE read splices from it,

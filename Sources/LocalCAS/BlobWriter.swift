@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A blob being written into a ``LocalContentStore``: bytes go to a private temp file while

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `1.5 MiB`-style sizes (binary units), for logs and summaries.
 public func formatBytes(_ bytes: Int64) -> String {
@@ -9,5 +9,5 @@ public func formatBytes(_ bytes: Int64) -> String {
         value /= 1024
         unit += 1
     }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
+    return unit == 0 ? "\(bytes) B" : "\((value * 10).rounded() / 10) \(units[unit])"
 }

@@ -4,7 +4,7 @@
 /// the mount), a message that says what is wrong and where, and an optional underlying cause.
 public struct CASError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
-    public enum Code: Sendable, Hashable {
+    public enum Code: String, Sendable, Hashable, Codable {
         /// Input from the user is malformed: a digest, a ref name, a path.
         case invalidArgument
         /// A blob, ref or path does not exist.
@@ -40,5 +40,16 @@ public struct CASError: Error, Sendable, CustomStringConvertible {
             return CASError(inner.code, what, cause: inner)
         }
         return CASError(code, what, cause: error)
+    }
+}
+
+extension CASError {
+    /// The exit status a lazycas program ends with for this error: 1 for bad input, 2 for a
+    /// remote (or remote data) failure.
+    public var exitCode: Int32 {
+        switch code {
+        case .invalidArgument, .notFound, .io: 1
+        case .remote, .corrupt: 2
+        }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// A content-addressable store of blobs: the one seam between everything that reads or writes

@@ -1,6 +1,6 @@
 import REAPI
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// A validated SHA-256 content digest: 64 lowercase hex characters and a non-negative size.
 ///

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import REAPI
+import SwiftProtobuf
 
 /// One Directory node being assembled: entries by name, each a file, a subdirectory or a
 /// symlink; setting a name replaces whatever was there. ``message`` lists them as REAPI

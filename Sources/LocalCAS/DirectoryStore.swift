@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where Directory nodes are read from and written to while trees are imported and composed:
 /// the local CAS itself, or a layer in front of it that keeps new nodes in memory until they are

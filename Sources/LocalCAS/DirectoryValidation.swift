@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import REAPI
+import SwiftProtobuf
 
 /// A `Directory` message whose names and digests have been checked.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Reads from `first`, and from `then` whatever `first` lacks: a store on this machine that

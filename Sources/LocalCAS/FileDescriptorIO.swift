@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Loops around `read(2)`/`write(2)` that handle short transfers and `EINTR`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The local CAS as a ``ContentStore``: blobs are handed on as open files; whatever is put is

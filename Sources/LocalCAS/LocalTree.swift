@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Read access to trees whose Directory nodes are in a ``LocalContentStore``: lookups by path,
 /// and the common questions a ``TreeWalk`` answers. Never touches the network.

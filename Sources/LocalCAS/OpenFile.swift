@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A blob's bytes in a file opened for reading: a file of its own, closed when the last

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Synchronization
 
@@ -224,7 +224,8 @@ final class PackStore: Sendable {
 
     /// A new pack of this process's own.
     private func startPack() throws(CASError) -> Writer {
-        let id = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
+        let hex = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let id = String(repeating: "0", count: 16 - hex.count) + hex
         let path = "\(directory)/\(id).pack", indexPath = "\(directory)/\(id).index"
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CASError(.io, "cannot create \(path): \(String(cString: strerror(errno)))") }

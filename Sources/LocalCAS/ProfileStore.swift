@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// ``AccessProfile``s in the local cache (`CACHE/profiles/`), one file per key (named by the

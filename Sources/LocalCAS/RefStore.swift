@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Named references to tree digests: `ROOT/refs/NAME` holds `HASH/SIZE`.
@@ -54,7 +54,8 @@ public struct RefStore: Sendable {
         guard let data = FileManager.default.contents(atPath: directory + "/" + name) else {
             throw CASError(.notFound, "unknown ref '\(name)'")
         }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+            .map(String.init).first ?? ""
         do {
             return try Digest(parsing: text)
         } catch {
@@ -72,9 +73,9 @@ public struct RefStore: Sendable {
 
     /// Every ref, sorted by name. Damaged ref files are skipped.
     public func list() -> [(name: String, digest: Digest)] {
-        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
+        guard let paths = try? FileManager.default.subpathsOfDirectory(atPath: directory) else { return [] }
         var result: [(String, Digest)] = []
-        while let relative = enumerator.nextObject() as? String {
+        for relative in paths {
             guard (try? Self.validate(relative)) != nil, !relative.contains(".tmp."),
                   let digest = try? get(relative) else { continue }
             result.append((relative, digest))

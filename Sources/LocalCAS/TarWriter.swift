@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Writes a tree whose blobs are all local as a **reproducible** tar stream: entries in

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Writes a tree whose blobs are all local out as a plain directory, safely:

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import REAPI
+import SwiftProtobuf
 
 /// The REAPI `Tree` message (an output directory's whole tree in one blob): its root Directory
 /// and every distinct Directory below it once. The one place lazycas writes and reads one.

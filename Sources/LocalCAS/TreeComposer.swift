@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import REAPI
 
 /// Builds new trees out of trees whose Directory nodes are in `store` (the local CAS, or a

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import REAPI
 import SwiftProtobuf
@@ -68,7 +68,7 @@ public struct TreeImporter: Sendable {
         }
         let file = try fileDigest(path)
         var directory = DirectoryBuilder()
-        directory[(path as NSString).lastPathComponent] = .file(file, isExecutable: (st.st_mode & S_IXUSR) != 0)
+        directory[URL(fileURLWithPath: path).lastPathComponent] = .file(file, isExecutable: (st.st_mode & S_IXUSR) != 0)
         do {
             let (digest, data) = try directory.serialized()
             try nodes.putDirectory(data, digest: digest)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The one walk over a tree of Directory nodes: every node reachable from a root, each distinct
 /// node once, or every file entry with its path. Nodes come from a source: the local store

@@ -1,5 +1,5 @@
 import CFuse
-import Foundation
+import FoundationEssentials
 import Glibc
 import LocalCAS
 import Logging
@@ -319,11 +319,11 @@ final class FuseFrontEnd: Sendable {
     /// us, so it is sent from a thread of its own, never from the Swift concurrency pool
     /// (libfuse: never in the path of a related operation).
     private func dropCachedPages(_ inode: UInt64) {
-        Thread { [self] in
+        BlockingWork.detach { [self] in
             self.session.withLock { session in
                 guard let session else { return }
                 fuse_lowlevel_notify_inval_inode(session.raw, fuse_ino_t(inode), 0, 0)
             }
-        }.start()
+        }
     }
 }

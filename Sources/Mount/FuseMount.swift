@@ -1,7 +1,8 @@
 import CFuse
-import Foundation
+import FoundationEssentials
 import Glibc
 import LocalCAS
+import Synchronization
 
 /// One FUSE mount of a ``LazyFileSystem`` (through a ``FuseFrontEnd``): creates the session,
 /// mounts it, runs libfuse's multi-threaded loop on its own threads, and unmounts.
@@ -60,12 +61,10 @@ public final class FuseMount: @unchecked Sendable {
     /// off Swift's cooperative pool); returns once the mount has ended.
     public func serve() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let thread = Thread {
+            BlockingWork.detach {
                 self.run()
                 done.resume()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
     }
 
@@ -97,20 +96,9 @@ public enum Mountpoint {
     /// the mount may run too); `lazily` (`-z`) detaches it even while it is busy.
     /// - Throws: what fusermount3 said, when it failed.
     public static func detach(_ path: String, lazily: Bool) throws(MountError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
-        process.arguments = ["-u"] + (lazily ? ["-z"] : []) + [path]
-        let err = Pipe()
-        process.standardError = err
-        do {
-            try process.run()
-        } catch {
-            throw MountError("cannot run fusermount3 to unmount \(path)", cause: error)
-        }
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw MountError("cannot unmount \(path): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        let (status, message) = try Fusermount.run(["-u"] + (lazily ? ["-z"] : []) + [path])
+        guard status == 0 else {
+            throw MountError("cannot unmount \(path): \(message)")
         }
     }
 

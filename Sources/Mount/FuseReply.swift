@@ -1,6 +1,7 @@
 import CFuse
-import Foundation
+import FoundationEssentials
 import Glibc
+import LocalCAS
 
 /// One answer to one FUSE request, as a value. Every operation of ``FuseFrontEnd`` produces
 /// exactly one, and ``send(to:)`` is the only code that calls `fuse_reply_*`: "exactly one

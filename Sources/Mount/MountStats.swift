@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// What a mount has done: reads answered locally (hits) or after starting a fetch (misses),

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Glibc
+import LocalCAS
 
 /// A writable layer over a read-only tree: a kernel overlayfs whose lower layer is the lazy
 /// FUSE mount and whose upper layer is a private directory. Writes land in the upper layer

@@ -76,6 +76,14 @@ public final class ProfileSession: Sendable {
     /// The profile to keep after this session: the previous one merged with what it read.
     public var updated: AccessProfile { (previous ?? AccessProfile()).merged(with: recordedPaths) }
 
+    /// Keeps ``updated`` as `key`'s profile in `store` (a session that read nothing and had no
+    /// profile leaves none).
+    public func keep(as key: String, in store: ProfileStore) throws(CASError) {
+        let updated = self.updated
+        guard !updated.isEmpty || previous != nil else { return }
+        try store.save(updated, as: key)
+    }
+
     /// What the prefetch did and how much of it was read.
     public var counts: ProfileCounts { state.withLock { $0.counts } }
 

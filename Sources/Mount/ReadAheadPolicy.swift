@@ -1,5 +1,5 @@
 /// How eagerly a mount reads ahead (``ReadAhead``).
-public enum ReadAheadPolicy: String, Sendable, CaseIterable {
+public enum ReadAheadPolicy: String, Sendable, Codable, CaseIterable {
     /// Guess from the first cold read on (an interactive mount: `ls`, `grep -r`, `cp -r`).
     case eager
     /// Guess only after evidence: siblings after the second cold read in a directory, the walk

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Mounts a killed process left behind (a worker's lazy mounts and overlays after SIGKILL):

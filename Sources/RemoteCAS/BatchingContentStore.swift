@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import LocalCAS
 
 /// The one batch planner: turns operations on many blobs into calls `base` can make — at most

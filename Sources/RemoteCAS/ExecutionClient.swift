@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GRPCCore
 import LocalCAS
 import REAPI

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import LocalCAS
 import Synchronization
 
@@ -8,6 +8,12 @@ public protocol BlobHealer: Sendable {
     /// Makes `digest` available in the store again, or says why it cannot be.
     /// - Parameter lost: the error the store answered with (`.notFound`).
     func heal(_ digest: Digest, lost: CASError) async throws(CASError)
+    /// Lets go of what healing opened (connections to other servers, a helper process).
+    func close() async
+}
+
+extension BlobHealer {
+    public func close() async {}
 }
 
 /// Heals what `base` lost: a read (`get` or a ranged `read`) that fails with `.notFound` asks

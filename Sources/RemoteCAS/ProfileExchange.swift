@@ -1,7 +1,8 @@
-import Foundation
+import FoundationEssentials
 import GRPCCore
 import LocalCAS
 import REAPI
+import SwiftProtobuf
 import Synchronization
 
 /// ``AccessProfile``s shared through a remote, so that a fresh worker (or another developer's

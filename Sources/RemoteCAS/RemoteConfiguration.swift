@@ -2,7 +2,7 @@ import LocalCAS
 
 /// Everything needed to talk to one REAPI server: its endpoint, the instance name, TLS files,
 /// credentials, and the time limits every call obeys.
-public struct RemoteConfiguration: Sendable {
+public struct RemoteConfiguration: Sendable, Codable {
     public var endpoint: RemoteEndpoint
     /// The REAPI instance name; `""` is the default instance.
     public var instance: String

@@ -2,7 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import LocalCAS
 import Logging
-import Foundation
+import FoundationEssentials
 
 /// One HTTP/2 connection (pool) to a REAPI server, shared by every client stub built on it.
 ///

@@ -3,8 +3,8 @@ import LocalCAS
 /// Where a REAPI server listens: `grpc://host:port` (plaintext), `grpcs://host:port` (TLS) or
 /// `unix:/path` (a Unix domain socket). `http://` and `https://` are accepted as aliases, as
 /// BuildBox tools spell them.
-public struct RemoteEndpoint: Sendable, Hashable, CustomStringConvertible {
-    public enum Address: Sendable, Hashable {
+public struct RemoteEndpoint: Sendable, Hashable, Codable, CustomStringConvertible {
+    public enum Address: Sendable, Hashable, Codable {
         case tcp(host: String, port: Int)
         case unix(path: String)
     }

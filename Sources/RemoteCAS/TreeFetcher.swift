@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import LocalCAS
 import REAPI
+import SwiftProtobuf
 
 /// Brings every Directory node of a tree into the local CAS, and no file blob.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LocalCAS
 import Synchronization
 
 /// Runs a command to completion or until a timeout, with stdout and stderr going to files.
@@ -11,13 +12,6 @@ public enum ProcessRunner {
         case signalled(Int32)
         case timedOut
     }
-
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np`, looked up at run time: Swift's Glibc
-    /// module does not declare it (it needs `_GNU_SOURCE`).
-    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }()
 
     /// Runs `argv` (the first element looked up on PATH) and waits for it; stdin is /dev/null.
     /// After `timeout` the process is killed with SIGKILL; so it is when the calling task is
@@ -35,7 +29,7 @@ public enum ProcessRunner {
         posix_spawn_file_actions_addopen(actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         // Nothing else of ours reaches the child: an inherited descriptor (a directory, a
         // socket) would be a way out of the sandbox.
-        guard let closeFrom = Self.addCloseFrom, closeFrom(actions, 3) == 0 else {
+        guard let closeFrom = ChildProcess.addCloseFrom, closeFrom(actions, 3) == 0 else {
             throw SandboxError("cannot ask posix_spawn to close inherited descriptors (glibc 2.34 or newer is needed)")
         }
         // Nor any signal of ours blocked or ignored: a thread of this process may block most of
@@ -46,12 +40,7 @@ public enum ProcessRunner {
             posix_spawnattr_destroy(attributes)
             attributes.deallocate()
         }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(attributes, &none)
-        posix_spawnattr_setsigdefault(attributes, &all)
-        posix_spawnattr_setflags(attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        ChildProcess.resetSignals(attributes)
         let path = "PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin")
         let cArgs = CStringArray(argv)
         let cEnv = CStringArray([path])
@@ -137,7 +126,7 @@ public enum ProcessRunner {
             posix_spawnattr_destroy(attributes)
             attributes.deallocate()
         }
-        guard let closeFrom = Self.addCloseFrom, closeFrom(actions, 3) == 0 else {
+        guard let closeFrom = ChildProcess.addCloseFrom, closeFrom(actions, 3) == 0 else {
             throw SandboxError("cannot ask posix_spawn to close inherited descriptors (glibc 2.34 or newer is needed)")
         }
         var defaults = sigset_t()

@@ -18,7 +18,7 @@ struct LazyCAS: AsyncParsableCommand {
 
             Exit codes: 0 success, 1 bad input (digest, ref, flag, path, project file), 2 remote failure, 3 a build step failed.
             """,
-        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, SourceCommand.self, ArtifactCommand.self, Checkout.self, Shell.self, WorkerCommand.self]
+        subcommands: [Cas.self, Ref.self, MountCommand.self, UmountCommand.self, Serve.self, Build.self, SourceCommand.self, ArtifactCommand.self, Checkout.self, Shell.self, WorkerCommand.self, HealServer.self]
     )
 
     /// Parses, runs, and maps errors to the exit codes the help text promises.
@@ -63,15 +63,5 @@ private func described(_ error: any Error) -> (message: String, status: Int32)? 
     case let error as MountError: (error.description, 1)
     case let error as SandboxError: (error.description, 1)
     default: nil
-    }
-}
-
-extension CASError {
-    /// 1 for bad input, 2 for a remote (or remote data) failure.
-    var exitCode: Int32 {
-        switch code {
-        case .invalidArgument, .notFound, .io: 1
-        case .remote, .corrupt: 2
-        }
     }
 }

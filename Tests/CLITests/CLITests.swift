@@ -318,6 +318,40 @@ struct CLIMountTests {
         #expect(ls.stdout.contains("hello.txt"))
     }
 
+    /// The process serving a mount is the mount daemon, `lazycas-mount`: it holds no pipe of
+    /// whoever ran `lazycas mount` (Foundation's `Process` there would wait for it to close), and
+    /// neither loads nor contains Foundation (only FoundationEssentials).
+    @Test func aMountIsServedByTheSlimDaemonWhichKeepsNothingOfItsCaller() async throws {
+        let casd = try await BuildboxCASD()
+        let root = try upload(casd)
+        let mnt = cli.home.sub("mnt")
+        let mount = try cli.run(["mount", root, mnt, "--remote", casd.url, "--cache-dir", cli.home.sub("b")])
+        #expect(mount.status == 0, "\(mount.stderr)")
+        defer { _ = try? cli.run(["umount", mnt]) }
+        let pid = try #require(mount.stderr.split(separator: "(pid ").last?.split(separator: ",").first.flatMap { Int32($0) })
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+        #expect(exe.hasSuffix("/lazycas-mount"), "\(exe)")
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so", "libcurl"] {
+            #expect(!maps.contains(library), "the mount daemon maps \(library)")
+        }
+        // Linked statically, Foundation would bring its NSObject (a symbol every binary with it
+        // exports: the runtime is linked with -export-dynamic).
+        let binary = try Data(contentsOf: URL(fileURLWithPath: exe))
+        #expect(binary.range(of: Data("$s10Foundation8NSObjectCMn".utf8)) == nil, "Foundation is linked into \(exe)")
+        let content = try await offPool { try String(contentsOfFile: mnt + "/hello.txt", encoding: .utf8) }
+        #expect(content == "hello, mount\n")
+        // Its own descriptors are /dev/null, its log, /dev/fuse, event and timer fds and TCP
+        // connections to casd; a pipe or a Unix socket (Foundation's Process watches its child
+        // through one) could only be inherited.
+        let unixSockets = try String(contentsOfFile: "/proc/net/unix", encoding: .utf8).split(separator: "\n").dropFirst()
+            .compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(6).first.map { "socket:[\($0)]" } }
+        let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+            .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+            .filter { $0.hasPrefix("pipe:") || unixSockets.contains($0) }
+        #expect(inherited.isEmpty, "the mount daemon holds \(inherited)")
+    }
+
     @Test func sigtermWhileAReadIsPendingUnmountsCleanly() async throws {
         let casd = try await BuildboxCASD()
         let root = try upload(casd)

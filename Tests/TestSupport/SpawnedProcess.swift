@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LocalCAS
 import Synchronization
 
 /// A child process started with `posix_spawn`, its stdout and stderr appended to a file, and
@@ -28,12 +29,7 @@ public final class SpawnedProcess: Sendable {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        ChildProcess.resetSignals(&attributes)
         if let directory, let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") {
             // (glibc's, which the Glibc module does not import.)
             typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32

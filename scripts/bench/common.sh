@@ -8,7 +8,8 @@ scripts/setup.sh
 if [ -n "${LAZYCAS_BIN:-}" ]; then
   LAZYCAS="$(realpath "$LAZYCAS_BIN")"   # a binary built earlier (e.g. to compare two versions)
 else
-  swift build -c release --product lazycas 2>&1 | tail -1
+  # lazycas with the helpers it starts (the mount daemon, the download helper) beside it.
+  for product in lazycas lazycas-mount lazycas-download; do swift build -c release --product "$product" 2>&1 | tail -1; done
   LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
 fi
 BB="$ROOT/.tools/buildbox"

@@ -59,9 +59,7 @@ struct ProfileOptions: ParsableArguments {
     /// profile leaves none).
     static func finish(_ session: ProfileSession?, key: String?, store: ProfileStore) {
         guard let session, let key else { return }
-        let updated = session.updated
-        guard !updated.isEmpty || session.previous != nil else { return }
-        do { try store.save(updated, as: key) } catch {
+        do { try session.keep(as: key, in: store) } catch {
             Terminal.note("cannot keep the access profile of \(key): \(error)")
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LocalCAS
+import MountDaemon
 
 /// `lazycas cas stats`: what the running mounts fetched.
 struct CasStats: AsyncParsableCommand {

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import LocalCAS
 import Mount
+import MountDaemon
 import RemoteCAS
 import Sandbox
 

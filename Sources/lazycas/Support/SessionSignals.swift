@@ -1,4 +1,4 @@
-import Sandbox
+import LocalCAS
 import Glibc
 import Synchronization
 

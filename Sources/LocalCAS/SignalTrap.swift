@@ -1,4 +1,4 @@
-import Foundation
+import Dispatch
 import Glibc
 
 /// Signals taken away from their default action for as long as the trap is set: the process

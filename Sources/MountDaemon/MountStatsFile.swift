@@ -1,33 +1,38 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import LocalCAS
 import Mount
 
 /// A running mount's stats as `CACHE/mounts/PID.json`, rewritten four times a second, read by
 /// `lazycas cas stats`.
-struct MountStatsFile: Sendable {
-    let directory: String
-    let fs: LazyFileSystem
+public struct MountStatsFile: Sendable {
+    public let directory: String
+    public let fs: LazyFileSystem
+
+    public init(directory: String, fs: LazyFileSystem) {
+        self.directory = directory
+        self.fs = fs
+    }
 
     var path: String { "\(directory)/\(getpid()).json" }
 
-    func write() {
+    public func write() {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard let data = try? JSONEncoder().encode(fs.currentStats) else { return }
         try? AtomicFile.write(data, to: path)
     }
 
-    func keepWriting() async {
+    public func keepWriting() async {
         while !Task.isCancelled {
             write()
             try? await Task.sleep(for: .milliseconds(250))
         }
     }
 
-    func remove() { unlink(path) }
+    public func remove() { unlink(path) }
 
     /// Stats of every mount still running that uses the cache `directory` belongs to.
-    static func readAll(directory: String) -> [MountStatsSnapshot] {
+    public static func readAll(directory: String) -> [MountStatsSnapshot] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
             guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)"),
