@@ -99,6 +99,7 @@ for tool in native lazycas buildbox-fuse; do
   mount_tool $tool c
   R[$tool,read_parallel]=$(timed read_all_parallel "$MNT")
   unmount_tool; drop_caches
+  R[$tool,rss_parallel]=$(calc "${RSS_KB:-0} / 1024")
   mount_tool $tool d
   R[$tool,probe_whole]=$(timed cat "$MNT/probe")
   R[$tool,first_byte]=$(first_byte "$MNT"/large/*)
@@ -120,3 +121,4 @@ printf "| %-30s | %7.1fms | %7.1fms | %7.1fms | %+5.1fms | %+5.1fms |\n" "first 
 printf "| %-30s | %9s | %8.1fms | %8.1fms |          |          |\n" "daemon CPU per MiB, serial" "-" "${R[lazycas,cpu_per_mib]}" "${R[buildbox-fuse,cpu_per_mib]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, everything listed" "-" "${R[lazycas,rss_listed]}" "${R[buildbox-fuse,rss_listed]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS after reading all" "-" "${R[lazycas,rss]}" "${R[buildbox-fuse,rss]}"
+printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, 8 parallel cold read" "-" "${R[lazycas,rss_parallel]}" "${R[buildbox-fuse,rss_parallel]}"
