@@ -119,6 +119,10 @@ let targets: [Target] = [
         name: "lazycas-mount",
         dependencies: ["LocalCAS", "MountDaemon", .product(name: "Logging", package: "swift-log")],
         swiftSettings: daemonSwiftSettings,
+        // The Swift runtime linked in: SwiftProtobuf names libFoundation among its libraries, so
+        // linked dynamically the daemon would load Foundation and ICU though it calls neither;
+        // linked statically, only what is called comes along. (FoundationEssentials' static
+        // library needs its two helper libraries named.)
         linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
     ),
     // Fetches a source's http(s) URL for the driver, in a process of its own (SourceFetcher).
