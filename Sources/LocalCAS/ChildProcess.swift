@@ -78,18 +78,6 @@ public struct ChildProcess: Sendable {
         return (ends[0], ends[1])
     }
 
-    /// Everything readable from `fd` until end of file.
-    public static func readAll(_ fd: Int32) -> [UInt8] {
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n > 0 { output += buffer[..<n]; continue }
-            if n < 0 && errno == EINTR { continue }
-            return output
-        }
-    }
-
     /// This process's environment, `NAME=VALUE`.
     public static var currentEnvironment: [String] {
         var entries: [String] = []
@@ -99,43 +87,5 @@ public struct ChildProcess: Sendable {
             entry += 1
         }
         return entries
-    }
-
-    /// The lines read from `fd` (without their newline) as they arrive, read on a thread of
-    /// their own; the sequence ends at end of file, and `fd` is closed then.
-    public static func lines(of fd: Int32) -> AsyncStream<String> {
-        AsyncStream { continuation in
-            BlockingWork.detach {
-                var pending: [UInt8] = []
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                while true {
-                    let n = read(fd, &buffer, buffer.count)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { break }
-                    pending += buffer[..<n]
-                    while let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                        continuation.yield(String(decoding: pending[..<end], as: UTF8.self))
-                        pending.removeSubrange(...end)
-                    }
-                }
-                close(fd)
-                continuation.finish()
-            }
-        }
-    }
-
-    /// Writes `text` and a newline to `fd` whole.
-    /// - Returns: false when the reader is gone (or another error).
-    @discardableResult
-    public static func writeLine(_ text: String, to fd: Int32) -> Bool {
-        let bytes = Array((text + "\n").utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
-        return true
     }
 }

@@ -17,7 +17,7 @@ enum Fusermount {
                 defer { close(stderr.write) }
                 child = try ChildProcess([path] + arguments, descriptors: [STDERR_FILENO: stderr.write])
             }
-            let message = String(decoding: ChildProcess.readAll(stderr.read), as: UTF8.self)
+            let message = String(decoding: FileDescriptorIO.readAll(stderr.read), as: UTF8.self)
             return (child.wait(), message.split(whereSeparator: \.isNewline).joined(separator: "; "))
         } catch {
             throw MountError("cannot run \(path)", cause: error)

@@ -43,7 +43,7 @@ actor HealerProcess: BlobHealer {
         waiting[digest] = [waiter]
         do throws(CASError) {
             let input = try started()
-            guard ChildProcess.writeLine(digest.description, to: input) else {
+            guard FileDescriptorIO.writeLine(digest.description, to: input) else {
                 throw CASError(.remote, "cannot heal \(digest): the healer (\(command.joined(separator: " "))) has stopped")
             }
         } catch {
@@ -75,7 +75,7 @@ actor HealerProcess: BlobHealer {
             throw error
         }
         child = (process, toChild.write)
-        let replies = ChildProcess.lines(of: fromChild.read)
+        let replies = FileDescriptorIO.lines(of: fromChild.read)
         Task {
             for await line in replies { self.received(line) }
             await self.ended(process)

@@ -93,7 +93,6 @@ public enum MountDaemon {
 
     /// A line for the user on stderr (the terminal in the foreground, the mount's log otherwise).
     public static func note(_ text: String) {
-        let line = Array("\(text)\n".utf8)
-        _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        FileDescriptorIO.writeLine(text, to: STDERR_FILENO)
     }
 }

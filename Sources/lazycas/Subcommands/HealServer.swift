@@ -41,10 +41,10 @@ struct HealServer: AsyncParsableCommand {
         }
         let output = Mutex(())
         let reply = { @Sendable (line: String) in
-            output.withLock { _ in _ = ChildProcess.writeLine(line, to: STDOUT_FILENO) }
+            output.withLock { _ in _ = FileDescriptorIO.writeLine(line, to: STDOUT_FILENO) }
         }
         await withTaskGroup(of: Void.self) { group in
-            for await line in ChildProcess.lines(of: STDIN_FILENO) {
+            for await line in FileDescriptorIO.lines(of: STDIN_FILENO) {
                 guard let digest = try? Digest(parsing: line) else {
                     reply("\(line) invalidArgument not a digest")
                     continue
