@@ -122,8 +122,11 @@ let targets: [Target] = [
         // The Swift runtime linked in: SwiftProtobuf names libFoundation among its libraries, so
         // linked dynamically the daemon would load Foundation and ICU though it calls neither;
         // linked statically, only what is called comes along. (FoundationEssentials' static
-        // library needs its two helper libraries named.)
-        linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
+        // library needs its two helper libraries named.) Its symbols are not exported: Swift
+        // executables export all 50,000 by default, and the dynamic linker then reads their
+        // tables (3 MB) at every start to resolve the libraries' symbols against them.
+        linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--no-export-dynamic"]),
+                         .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
     ),
     // Fetches a source's http(s) URL for the driver, in a process of its own (SourceFetcher).
     .executableTarget(name: "lazycas-download", swiftSettings: swiftSettings),

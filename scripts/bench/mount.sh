@@ -9,7 +9,9 @@
 # The first byte is the median over three cold files of 10-50 MiB (open + a 1-byte read, timed
 # in one Python process), printed with its difference to the native disk's.
 # Also prints each daemon's CPU time per MiB of the serial cold read (user + system, from
-# /proc/PID/stat) and its peak RSS. Everything (the native tree, casd's storage, every cache) is
+# /proc/PID/stat), its peak RSS (VmHWM) and the peak of its private memory alone (RssAnon, sampled
+# every 10 ms: RSS also counts the executable's and libraries' code pages, shared and clean, which
+# the kernel maps in 64 KiB windows around each page touched). Everything (the native tree, casd's storage, every cache) is
 # on one fresh ext4 filesystem (``fresh_fs``), so each run starts from the same disk state.
 FILES="${1:-10000}"
 RTT_MS="${2:-0}"
@@ -48,6 +50,8 @@ mount_tool() {
       MPID=$! ;;
   esac
   [ -n "$MPID" ] && PIDS+=("$MPID")
+  ANON_PEAK="$WORK/anon-$tool-$name"; echo 0 > "$ANON_PEAK"
+  [ -n "$MPID" ] && { sample_anon "$MPID" "$ANON_PEAK" & SAMPLER=$!; }
   if [ "$tool" != native ]; then
     for _ in $(seq 2000); do ls "$MNT/large" >/dev/null 2>&1 && break; sleep 0.005; done
   fi
@@ -55,9 +59,23 @@ mount_tool() {
 unmount_tool() {
   [ -z "$MPID" ] && return 0
   RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status" 2>/dev/null || echo 0)
+  kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+  ANON_KB=$(cat "$ANON_PEAK")
   fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
   for _ in $(seq 200); do kill -0 "$MPID" 2>/dev/null || break; sleep 0.05; done
   kill "$MPID" 2>/dev/null || true
+}
+# sample_anon PID FILE: keeps in FILE the largest RssAnon (KiB) PID has had, read every 10 ms with
+# shell builtins only (no process per sample: the pause is a timed read of an idle FIFO).
+sample_anon() {
+  local peak=0 key value _ pause
+  mkfifo "$2.pause"; exec {pause}<>"$2.pause"
+  while [ -r "/proc/$1/status" ]; do
+    while read -r key value _; do
+      [ "$key" = RssAnon: ] && [ "$value" -gt "$peak" ] && { peak=$value; echo "$peak" > "$2"; }
+    done < "/proc/$1/status" 2>/dev/null
+    read -r -t 0.01 -u "$pause" _ || true
+  done
 }
 timed() { local t0; t0=$(now); "$@" >/dev/null 2>&1; calc "$(now) - $t0"; }
 # daemon_cpu: user + system seconds of the mount daemon so far (0 for the native disk).
@@ -88,7 +106,7 @@ for tool in native lazycas buildbox-fuse; do
   R[$tool,find_cold]=$(timed sh -c "find '$MNT' | wc -l")
   R[$tool,find_warm]=$(timed sh -c "find '$MNT' | wc -l")
   unmount_tool; drop_caches
-  R[$tool,rss_listed]=$(calc "${RSS_KB:-0} / 1024")
+  R[$tool,rss_listed]=$(calc "${RSS_KB:-0} / 1024"); R[$tool,anon_listed]=$(calc "${ANON_KB:-0} / 1024")
   mount_tool $tool b
   R[$tool,stat]=$(timed stat_all "$MNT")
   c0=$(daemon_cpu)
@@ -99,13 +117,13 @@ for tool in native lazycas buildbox-fuse; do
   mount_tool $tool c
   R[$tool,read_parallel]=$(timed read_all_parallel "$MNT")
   unmount_tool; drop_caches
-  R[$tool,rss_parallel]=$(calc "${RSS_KB:-0} / 1024")
+  R[$tool,rss_parallel]=$(calc "${RSS_KB:-0} / 1024"); R[$tool,anon_parallel]=$(calc "${ANON_KB:-0} / 1024")
   mount_tool $tool d
   R[$tool,probe_whole]=$(timed cat "$MNT/probe")
   R[$tool,first_byte]=$(first_byte "$MNT"/large/*)
   find "$MNT" -type f -print0 | xargs -0 cat > /dev/null
   unmount_tool
-  R[$tool,rss]=$(calc "${RSS_KB:-0} / 1024")
+  R[$tool,rss]=$(calc "${RSS_KB:-0} / 1024"); R[$tool,anon]=$(calc "${ANON_KB:-0} / 1024")
 done
 
 echo
@@ -122,3 +140,6 @@ printf "| %-30s | %9s | %8.1fms | %8.1fms |          |          |\n" "daemon CPU
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, everything listed" "-" "${R[lazycas,rss_listed]}" "${R[buildbox-fuse,rss_listed]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS after reading all" "-" "${R[lazycas,rss]}" "${R[buildbox-fuse,rss]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, 8 parallel cold read" "-" "${R[lazycas,rss_parallel]}" "${R[buildbox-fuse,rss_parallel]}"
+printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak private, all listed" "-" "${R[lazycas,anon_listed]}" "${R[buildbox-fuse,anon_listed]}"
+printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak private, serial read" "-" "${R[lazycas,anon]}" "${R[buildbox-fuse,anon]}"
+printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak private, 8 parallel read" "-" "${R[lazycas,anon_parallel]}" "${R[buildbox-fuse,anon_parallel]}"
