@@ -335,10 +335,13 @@ struct CLIMountTests {
         for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so", "libcurl"] {
             #expect(!maps.contains(library), "the mount daemon maps \(library)")
         }
-        // Linked statically, Foundation would bring its NSObject (a symbol every binary with it
-        // exports: the runtime is linked with -export-dynamic).
+        // Linked statically, Foundation would bring its NSObject (named in the symbol table).
         let binary = try Data(contentsOf: URL(fileURLWithPath: exe))
         #expect(binary.range(of: Data("$s10Foundation8NSObjectCMn".utf8)) == nil, "Foundation is linked into \(exe)")
+        // It exports only what the libraries need of it (about 500 symbols, not Swift's default
+        // of all 50,000, whose tables the dynamic linker would read at every start).
+        let exported = try #require(dynamicSymbolCount(ofELF: binary), "\(exe) has no dynamic symbol table")
+        #expect(exported < 5_000, "\(exe) exports \(exported) symbols")
         let content = try await offPool { try String(contentsOfFile: mnt + "/hello.txt", encoding: .utf8) }
         #expect(content == "hello, mount\n")
         // Its own descriptors are /dev/null, its log, /dev/fuse, event and timer fds and TCP
@@ -417,4 +420,25 @@ struct CLIMountTests {
         #expect(r.status == 1)
         #expect(!r.stderr.isEmpty)
     }
+}
+
+/// The number of entries in an ELF64 little-endian file's `.dynsym` section (`SHT_DYNSYM`), read
+/// from its section headers; nil if it has none or is not such a file.
+private func dynamicSymbolCount(ofELF file: Data) -> Int? {
+    let bytes = [UInt8](file)
+    func integer(at offset: Int, size: Int) -> Int? {
+        guard offset >= 0, offset + size <= bytes.count else { return nil }
+        return (0..<size).reversed().reduce(0) { $0 << 8 | Int(bytes[offset + $1]) }
+    }
+    guard bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46, 2, 1]),
+          let table = integer(at: 0x28, size: 8), let entrySize = integer(at: 0x3A, size: 2),
+          let count = integer(at: 0x3C, size: 2) else { return nil }
+    for index in 0..<count {
+        let header = table + index * entrySize
+        guard integer(at: header + 4, size: 4) == 11 else { continue }
+        guard let size = integer(at: header + 0x20, size: 8), let symbolSize = integer(at: header + 0x38, size: 8),
+              symbolSize > 0 else { return nil }
+        return size / symbolSize
+    }
+    return nil
 }

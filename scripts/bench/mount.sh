@@ -11,8 +11,9 @@
 # Also prints each daemon's CPU time per MiB of the serial cold read (user + system, from
 # /proc/PID/stat), its peak RSS (VmHWM) and the peak of its private memory alone (RssAnon, sampled
 # every 10 ms: RSS also counts the executable's and libraries' code pages, shared and clean, which
-# the kernel maps in 64 KiB windows around each page touched). Everything (the native tree, casd's storage, every cache) is
-# on one fresh ext4 filesystem (``fresh_fs``), so each run starts from the same disk state.
+# the kernel maps in 64 KiB windows around each page touched). Everything (the native tree,
+# casd's storage, every cache) is on one fresh ext4 filesystem (``fresh_fs``), so each run starts
+# from the same disk state.
 FILES="${1:-10000}"
 RTT_MS="${2:-0}"
 SIZES=(1024 65536)
