@@ -425,12 +425,11 @@ struct CLIMountTests {
 /// The number of entries in an ELF64 little-endian file's `.dynsym` section (`SHT_DYNSYM`), read
 /// from its section headers; nil if it has none or is not such a file.
 private func dynamicSymbolCount(ofELF file: Data) -> Int? {
-    let bytes = [UInt8](file)
     func integer(at offset: Int, size: Int) -> Int? {
-        guard offset >= 0, offset + size <= bytes.count else { return nil }
-        return (0..<size).reversed().reduce(0) { $0 << 8 | Int(bytes[offset + $1]) }
+        guard offset >= 0, offset + size <= file.count else { return nil }
+        return (0..<size).reversed().reduce(0) { $0 << 8 | Int(file[file.startIndex + offset + $1]) }
     }
-    guard bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46, 2, 1]),
+    guard file.starts(with: [0x7F, 0x45, 0x4C, 0x46, 2, 1]),
           let table = integer(at: 0x28, size: 8), let entrySize = integer(at: 0x3A, size: 2),
           let count = integer(at: 0x3C, size: 2) else { return nil }
     for index in 0..<count {

@@ -16,7 +16,8 @@ struct MountCommand: AsyncParsableCommand {
             ls, stat and find never touch the network; a file's blob is fetched, verified and \
             cached the first time it is opened. By default the mount runs in the background and \
             the command returns once the tree is there; unmount with `lazycas umount DIR`. With \
-            --foreground it stays attached, and Ctrl-C or SIGTERM unmount it cleanly. The mount             is served by lazycas-mount, the mount daemon installed beside lazycas.
+            --foreground it stays attached, and Ctrl-C or SIGTERM unmount it cleanly. The mount \
+            is served by lazycas-mount, the mount daemon installed beside lazycas.
 
             bst:ELEMENT mounts what BuildStream built: the artifact of the element's current \
             cache key (asked of bst), from BuildStream's local cache or the artifact servers \
