@@ -12,6 +12,9 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
 ]
 
+/// This package's folder (the linker needs the order file's absolute path).
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -124,8 +127,13 @@ let targets: [Target] = [
         // linked statically, only what is called comes along. (FoundationEssentials' static
         // library needs its two helper libraries named.) Its symbols are not exported: Swift
         // executables export all 50,000 by default, and the dynamic linker then reads their
-        // tables (3 MB) at every start to resolve the libraries' symbols against them.
-        linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--no-export-dynamic"]),
+        // tables (3 MB) at every start to resolve the libraries' symbols against them. Its
+        // functions are laid out by linker/lazycas-mount.order (scripts/order-mount-daemon.sh):
+        // those a mount runs first, packed together, so that the kernel, which maps code in large
+        // blocks around each page touched, maps little else (when every function has a section
+        // of its own, as scripts/build-release.sh builds; otherwise only the Swift runtime's).
+        linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--no-export-dynamic",
+                                       "-Xlinker", "--section-ordering-file=\(packageDirectory)/linker/lazycas-mount.order"]),
                          .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]
     ),
     // Fetches a source's http(s) URL for the driver, in a process of its own (SourceFetcher).

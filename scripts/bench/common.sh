@@ -1,5 +1,5 @@
-# Shared by the benchmarks: installs and builds (release; LAZYCAS_BIN=path uses that binary
-# instead), makes a scratch folder, and gives helpers to time things and start servers.
+# Shared by the benchmarks: installs and builds (scripts/build-release.sh; LAZYCAS_BIN=path uses
+# that binary instead), makes a scratch folder, and gives helpers to time things and start servers.
 # Source it; it sets ROOT, LAZYCAS, BB, WORK.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -8,9 +8,9 @@ scripts/setup.sh
 if [ -n "${LAZYCAS_BIN:-}" ]; then
   LAZYCAS="$(realpath "$LAZYCAS_BIN")"   # a binary built earlier (e.g. to compare two versions)
 else
-  # lazycas with the helpers it starts (the mount daemon, the download helper) beside it.
-  for product in lazycas lazycas-mount lazycas-download; do swift build -c release --product "$product" 2>&1 | tail -1; done
-  LAZYCAS="$(swift build -c release --show-bin-path)/lazycas"
+  # lazycas with the helpers it starts (the mount daemon, the download helper) beside it, built
+  # for use (release, the daemon's code laid out by what a mount runs).
+  LAZYCAS="$(scripts/build-release.sh)/lazycas"
 fi
 BB="$ROOT/.tools/buildbox"
 WORK="$(mktemp -d /tmp/lazycas-bench.XXXXXX)"
