@@ -355,6 +355,34 @@ struct CLIMountTests {
         #expect(inherited.isEmpty, "the mount daemon holds \(inherited)")
     }
 
+    /// The order the linker lays the mount daemon's code out in (linker/lazycas-mount.order,
+    /// recorded by scripts/order-mount-daemon.sh) still names the daemon's own functions: a list
+    /// gone stale after the code changed fails nothing else, it only costs every mount memory.
+    /// (This debug build lacks the release build's specializations, so not every name is here.)
+    @Test func theMountDaemonsCodeOrderNamesFunctionsItStillHas() throws {
+        let order = try String(contentsOfFile: TestEnvironment.packageRoot + "/linker/lazycas-mount.order", encoding: .utf8)
+        let ownModules = ["5Mount", "11MountDaemon", "8LocalCAS", "9RemoteCAS"].map { ".text.$s" + $0 }
+        let listed = order.split(separator: "\n")
+            .filter { line in ownModules.contains { line.hasPrefix($0) } }
+            .map { String($0.dropFirst(".text.".count)) }
+        #expect(listed.count > 300, "the order lists \(listed.count) functions of the daemon's own modules")
+        let daemon = URL(fileURLWithPath: TestEnvironment.lazycasBinary).deletingLastPathComponent()
+            .appendingPathComponent("lazycas-mount").path
+        let nm = Process()
+        nm.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
+        nm.arguments = ["--defined-only", daemon]
+        let out = Pipe()
+        nm.standardOutput = out
+        try nm.run()
+        let symbols = Set(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+        nm.waitUntilExit()
+        #expect(nm.terminationStatus == 0)
+        let present = listed.filter(symbols.contains).count
+        #expect(present * 10 >= listed.count * 6,
+                "only \(present) of the \(listed.count) functions linker/lazycas-mount.order names are in \(daemon): run scripts/order-mount-daemon.sh")
+    }
+
     @Test func sigtermWhileAReadIsPendingUnmountsCleanly() async throws {
         let casd = try await BuildboxCASD()
         let root = try upload(casd)

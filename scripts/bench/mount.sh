@@ -7,7 +7,8 @@
 #     delaying proxy in front of casd so loopback has that round-trip time; `small` makes the
 #     files 100 B-4 KiB (e.g. `mount.sh 50000 0 small`).
 # The first byte is the median over three cold files of 10-50 MiB (open + a 1-byte read, timed
-# in one Python process), printed with its difference to the native disk's.
+# in one Python process), printed with its difference to the native disk's; below it, the
+# protocol's floor: a plain gRPC client's first 64 KiB of the same cold blobs (first_chunk.py).
 # Also prints each daemon's CPU time per MiB of the serial cold read (user + system, from
 # /proc/PID/stat), its peak RSS (VmHWM) and the peak of its private memory alone (RssAnon, sampled
 # every 10 ms: RSS also counts the executable's and libraries' code pages, shared and clean, which
@@ -127,6 +128,12 @@ for tool in native lazycas buildbox-fuse; do
   R[$tool,rss]=$(calc "${RSS_KB:-0} / 1024"); R[$tool,anon]=$(calc "${ANON_KB:-0} / 1024")
 done
 
+# The protocol's floor for the first byte: a plain gRPC client asking the same server (through
+# the same delaying proxy) for the first 64 KiB of the same cold blobs, after the same probe read.
+bench_venv
+drop_caches
+FLOOR_MS=$(calc "$($BENCH_PY "$ROOT/scripts/bench/first_chunk.py" "127.0.0.1:$PORT" "$WORK/run/src/probe" "$WORK/run/src"/large/*) * 1000")
+
 echo
 echo "$N files, $MIB MiB, buildbox-casd on loopback (added RTT ${RTT_MS} ms), $(nproc) cores, a fresh ext4 (native: page cache dropped if permitted)"
 printf "| %-30s | %9s | %9s | %9s | %8s | %8s |\n" "measure" "native" "lazycas" "bb-fuse" "lazy/nat" "bb/nat"
@@ -137,6 +144,7 @@ for m in listable find_cold find_warm stat read_serial read_parallel reread prob
 done
 fb() { calc "${R[$1,first_byte]} * 1000"; }
 printf "| %-30s | %7.1fms | %7.1fms | %7.1fms | %+5.1fms | %+5.1fms |\n" "first byte, cold (median of 3)" "$(fb native)" "$(fb lazycas)" "$(fb buildbox-fuse)" "$(calc "$(fb lazycas) - $(fb native)")" "$(calc "$(fb buildbox-fuse) - $(fb native)")"
+printf "| %-30s | %9s | %7.1fms | %9s |          |          |\n" "first 64 KiB, plain client" "-" "$FLOOR_MS" "-"
 printf "| %-30s | %9s | %8.1fms | %8.1fms |          |          |\n" "daemon CPU per MiB, serial" "-" "${R[lazycas,cpu_per_mib]}" "${R[buildbox-fuse,cpu_per_mib]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS, everything listed" "-" "${R[lazycas,rss_listed]}" "${R[buildbox-fuse,rss_listed]}"
 printf "| %-30s | %9s | %8.0fMB | %8.0fMB |          |          |\n" "peak RSS after reading all" "-" "${R[lazycas,rss]}" "${R[buildbox-fuse,rss]}"
