@@ -13,11 +13,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FILES="${1:-2000}"
 command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
-PROFILE_BIN="$(SCRATCH="$ROOT/.build/profile" "$ROOT/scripts/build-release.sh")"
 MAP="$ROOT/.build/profile/lazycas-mount.map"
-# Relinks the daemon alone, writing its link map (which input section went where).
-swift build -c release -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
-  --scratch-path "$ROOT/.build/profile" --product lazycas-mount -Xlinker "-Map=$MAP" 2>&1 | tail -1
+PROFILE_BIN="$(SCRATCH="$ROOT/.build/profile" MOUNT_LINK_MAP="$MAP" "$ROOT/scripts/build-release.sh")"
 LAZYCAS_BIN="$PROFILE_BIN/lazycas"
 source "$ROOT/scripts/bench/common.sh"
 
