@@ -26,7 +26,8 @@ SYSROOT_PACKAGES=(dash coreutils sed grep mawk make diffutils findutils gcc-12 c
 SYSROOT_TOOLS=(cmake ninja-build meson python3-pip python3-setuptools python3-wheel)
 SYSROOT_SKIP='^(cdebconf|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1|libelogind0|usrmerge|usr-is-merged|debconf|dpkg|init-system-helpers|install-info|mime-support|mailcap|media-types|ca-certificates)$'
 
-APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip git patch tar xz-utils libcurl4)
+# binutils: gold links the mount daemon by linker/lazycas-mount.order; a test reads its symbols with nm.
+APT_PACKAGES=(fuse3 libfuse3-dev bubblewrap protobuf-compiler pkg-config busybox-static attr unzip openssl python3 python3-venv python3-pip git patch tar xz-utils libcurl4 binutils)
 with_buildstream=false
 with_buildgrid=false
 with_bazel=false
