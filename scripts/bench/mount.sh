@@ -54,8 +54,12 @@ mount_tool() {
   [ -n "$MPID" ] && PIDS+=("$MPID")
   ANON_PEAK="$WORK/anon-$tool-$name"; echo 0 > "$ANON_PEAK"
   [ -n "$MPID" ] && { sample_anon "$MPID" "$ANON_PEAK" & SAMPLER=$!; }
+  # Up to 2 minutes (buildbox-fuse fetches a whole 100,000-file tree before it serves it).
   if [ "$tool" != native ]; then
-    for _ in $(seq 2000); do ls "$MNT/large" >/dev/null 2>&1 && break; sleep 0.005; done
+    for _ in $(seq 24000); do ls "$MNT/large" >/dev/null 2>&1 && return 0; sleep 0.005; done
+    echo "$tool did not mount the tree within 2 minutes; its log:" >&2
+    tail -5 "$WORK/$tool-$name.log" >&2
+    exit 1
   fi
 }
 unmount_tool() {
