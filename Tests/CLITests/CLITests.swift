@@ -368,16 +368,9 @@ struct CLIMountTests {
         #expect(listed.count > 300, "the order lists \(listed.count) functions of the daemon's own modules")
         let daemon = URL(fileURLWithPath: TestEnvironment.lazycasBinary).deletingLastPathComponent()
             .appendingPathComponent("lazycas-mount").path
-        let nm = Process()
-        nm.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
-        nm.arguments = ["--defined-only", daemon]
-        let out = Pipe()
-        nm.standardOutput = out
-        try nm.run()
-        let symbols = Set(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-        nm.waitUntilExit()
-        #expect(nm.terminationStatus == 0)
+        let nm = try runTool(["nm", "--defined-only", daemon])
+        #expect(nm.status == 0, "\(nm.output.prefix(500))")
+        let symbols = Set(nm.output.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
         let present = listed.filter(symbols.contains).count
         #expect(present * 10 >= listed.count * 6,
                 "only \(present) of the \(listed.count) functions linker/lazycas-mount.order names are in \(daemon): run scripts/order-mount-daemon.sh")
